@@ -1,0 +1,65 @@
+"""reward-kit: author, evaluate, serve and deploy reward functions for RL fine-tuning.
+
+>>> from reward_kit import reward_function
+>>> @reward_function
+... def exact_match(messages, ground_truth=None):
+...     return messages[-1].text.strip() == ground_truth
+>>> exact_match([{"role": "assistant", "content": " 4"}], ground_truth="4").score
+1.0
+"""
+
+from ._errors import (
+    AuthenticationError,
+    ConfigurationError,
+    EvaluationError,
+    EvaluationTimeout,
+    EvaluatorUnavailable,
+    FunctionError,
+    FunctionRequired,
+    InvalidRequest,
+    LoadError,
+    MalformedJSON,
+    MissingDependency,
+    Overloaded,
+    PayloadTooLarge,
+    PermissionDenied,
+    RequestRejected,
+    RewardKitError,
+    UnknownFunction,
+    WorkerCrashed,
+)
+from ._function import RewardFunction, reward_function
+from ._loader import load_functions
+from ._models import EvaluateResult, FunctionCall, Message, MetricResult, StepOutput, ToolCall
+from ._version import __version__
+
+__all__ = [
+    "AuthenticationError",
+    "ConfigurationError",
+    "EvaluateResult",
+    "EvaluationError",
+    "EvaluationTimeout",
+    "EvaluatorUnavailable",
+    "FunctionCall",
+    "FunctionError",
+    "FunctionRequired",
+    "InvalidRequest",
+    "LoadError",
+    "MalformedJSON",
+    "Message",
+    "MetricResult",
+    "MissingDependency",
+    "Overloaded",
+    "PayloadTooLarge",
+    "PermissionDenied",
+    "RequestRejected",
+    "RewardFunction",
+    "RewardKitError",
+    "StepOutput",
+    "ToolCall",
+    "UnknownFunction",
+    "WorkerCrashed",
+    "__version__",
+    "load_functions",
+    "reward_function",
+]

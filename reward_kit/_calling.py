@@ -1,0 +1,136 @@
+"""How a reward function is called: which arguments it gets, and how its return is coerced."""
+
+from __future__ import annotations
+
+import inspect
+import numbers
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from pydantic import TypeAdapter, ValidationError
+
+from ._errors import InvalidRequest
+from ._models import EvaluateResult, Message
+
+__all__ = [
+    "CallSignature",
+    "coerce_batch_result",
+    "coerce_messages",
+    "coerce_result",
+    "format_validation_error",
+]
+
+_MESSAGES = TypeAdapter(list[Message])
+
+
+@dataclass(frozen=True)
+class CallSignature:
+    """What a function accepts, read once at decoration time."""
+
+    accepted: frozenset[str]
+    var_keyword: bool
+
+    @classmethod
+    def of(cls, func: Callable[..., Any], qualname: str) -> CallSignature:
+        params = list(inspect.signature(func).parameters.values())
+        positional = [
+            p
+            for p in params
+            if p.kind
+            in (
+                inspect.Parameter.POSITIONAL_ONLY,
+                inspect.Parameter.POSITIONAL_OR_KEYWORD,
+                inspect.Parameter.VAR_POSITIONAL,
+            )
+        ]
+        if not positional:
+            raise TypeError(
+                f"reward function {qualname!r} must take the messages as its first "
+                "positional parameter, e.g. def f(messages, ground_truth=None, **kwargs)"
+            )
+        first = positional[0]
+        accepted = frozenset(
+            p.name
+            for p in params
+            if p.kind in (inspect.Parameter.POSITIONAL_OR_KEYWORD, inspect.Parameter.KEYWORD_ONLY)
+            and p is not first
+        )
+        var_keyword = any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params)
+        return cls(accepted=accepted, var_keyword=var_keyword)
+
+    def accepts(self, name: str) -> bool:
+        return self.var_keyword or name in self.accepted
+
+    def select(self, kwargs: Mapping[str, Any]) -> dict[str, Any]:
+        """Keep only the keyword arguments the function names (all of them with ``**kwargs``)."""
+        if self.var_keyword:
+            return dict(kwargs)
+        return {k: v for k, v in kwargs.items() if k in self.accepted}
+
+
+def format_validation_error(error: ValidationError, prefix: str = "") -> str:
+    """One line per problem: ``field.path: what was expected``."""
+    lines = []
+    for problem in error.errors(include_url=False):
+        loc = ".".join(str(part) for part in (prefix, *problem["loc"]) if part != "")
+        lines.append(f"{loc or '(body)'}: {problem['msg']}")
+    return "; ".join(lines)
+
+
+def coerce_messages(messages: Any, field: str = "messages") -> list[Message]:
+    """Turn dicts (or Messages) into ``list[Message]``, naming the bad field on failure."""
+    if isinstance(messages, list) and all(isinstance(m, Message) for m in messages):
+        return messages
+    if not isinstance(messages, Sequence) or isinstance(messages, (str, bytes)):
+        raise InvalidRequest(f"{field}: expected a list of messages, got {type(messages).__name__}")
+    try:
+        return _MESSAGES.validate_python(list(messages))
+    except ValidationError as error:
+        raise InvalidRequest(format_validation_error(error, field)) from None
+
+
+def coerce_result(value: Any, function: str) -> EvaluateResult:
+    """Accept an EvaluateResult, a dict of its shape, or a number/bool (the score)."""
+    if isinstance(value, EvaluateResult):
+        return value
+    if isinstance(value, bool):
+        return EvaluateResult(score=1.0 if value else 0.0)
+    if isinstance(value, numbers.Real):
+        try:
+            return EvaluateResult(score=float(value))
+        except ValidationError as error:
+            raise ValueError(
+                f"reward function {function!r} returned an invalid score: "
+                f"{format_validation_error(error)}"
+            ) from None
+    if hasattr(value, "model_dump") and not isinstance(value, Mapping):
+        # An EvaluateResult from another package (e.g. the original reward-kit) of the same shape.
+        value = value.model_dump()
+    if isinstance(value, Mapping):
+        try:
+            return EvaluateResult.model_validate(dict(value))
+        except ValidationError as error:
+            raise ValueError(
+                f"reward function {function!r} returned a dict that is not an EvaluateResult: "
+                f"{format_validation_error(error)}"
+            ) from None
+    raise TypeError(
+        f"reward function {function!r} returned {type(value).__name__}; expected an "
+        "EvaluateResult, a dict with a 'score', or a number"
+    )
+
+
+def coerce_batch_result(value: Any, function: str, expected: int) -> list[EvaluateResult]:
+    """A batch function returns one result per rollout, in order."""
+    if isinstance(value, (str, bytes, Mapping)) or not isinstance(value, Sequence):
+        raise TypeError(
+            f"batch reward function {function!r} returned {type(value).__name__}; "
+            f"expected a list of {expected} results"
+        )
+    if len(value) != expected:
+        raise ValueError(
+            f"batch reward function {function!r} returned {len(value)} results "
+            f"for {expected} rollouts"
+        )
+    return [coerce_result(item, f"{function}[{i}]") for i, item in enumerate(value)]

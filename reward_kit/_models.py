@@ -1,0 +1,133 @@
+"""Data models, wire-compatible with Fireworks reward-kit 0.4 (field names and defaults)."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterator
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+__all__ = [
+    "EvaluateResult",
+    "FunctionCall",
+    "Message",
+    "MetricResult",
+    "StepOutput",
+    "ToolCall",
+]
+
+
+class _DictAccess:
+    """reward-kit results could be read like dicts (``result["score"]``); keep that working."""
+
+    def __getitem__(self, key: str) -> Any:
+        if key in type(self).model_fields:  # type: ignore[attr-defined]
+            return getattr(self, key)
+        raise KeyError(key)
+
+    def __contains__(self, key: object) -> bool:
+        return key in type(self).model_fields  # type: ignore[attr-defined]
+
+    def get(self, key: str, default: Any = None) -> Any:
+        return getattr(self, key) if key in self else default
+
+    def keys(self) -> list[str]:
+        return list(type(self).model_fields)  # type: ignore[attr-defined]
+
+    def values(self) -> list[Any]:
+        return [getattr(self, k) for k in self.keys()]
+
+    def items(self) -> list[tuple[str, Any]]:
+        return [(k, getattr(self, k)) for k in self.keys()]
+
+    def __iter__(self) -> Iterator[str]:  # type: ignore[override]
+        return iter(self.keys())
+
+
+class FunctionCall(BaseModel):
+    """The function part of an OpenAI tool call; ``arguments`` is usually a JSON string."""
+
+    model_config = ConfigDict(extra="allow")
+
+    name: str
+    arguments: str | dict[str, Any] = ""
+
+
+class ToolCall(BaseModel):
+    """An OpenAI chat tool call."""
+
+    model_config = ConfigDict(extra="allow")
+
+    id: str | None = None
+    type: str = "function"
+    function: FunctionCall
+
+
+class Message(BaseModel):
+    """One chat message in OpenAI format. Unknown fields (``reasoning_content``...) are kept.
+
+    >>> Message(role="assistant", content="42").text
+    '42'
+    """
+
+    model_config = ConfigDict(extra="allow")
+
+    role: str
+    content: str | list[dict[str, Any]] | None = ""
+    name: str | None = None
+    tool_calls: list[ToolCall] | None = None
+    tool_call_id: str | None = None
+    function_call: FunctionCall | None = None
+
+    @property
+    def text(self) -> str:
+        """The text of the message: ``content`` itself, or its text parts joined."""
+        if self.content is None:
+            return ""
+        if isinstance(self.content, str):
+            return self.content
+        return "".join(
+            str(part.get("text", "")) for part in self.content if part.get("type") == "text"
+        )
+
+
+class MetricResult(_DictAccess, BaseModel):
+    """One named component of a reward, with the reason it was given."""
+
+    score: float
+    reason: str = ""
+    is_score_valid: bool = True
+
+
+class StepOutput(_DictAccess, BaseModel):
+    """A per-step reward for multi-turn rollouts (maps to an assistant turn)."""
+
+    step_index: int | str
+    base_reward: float
+    metrics: dict[str, Any] = Field(default_factory=dict)
+    reason: str | None = None
+
+
+class EvaluateResult(_DictAccess, BaseModel):
+    """What a reward function returns: a score, why, and the metrics that explain it.
+
+    >>> EvaluateResult(score=1.0, reason="exact match").score
+    1.0
+    """
+
+    score: float
+    reason: str | None = None
+    is_score_valid: bool = True
+    metrics: dict[str, MetricResult] = Field(default_factory=dict)
+    step_outputs: list[StepOutput] | None = None
+    error: str | None = None
+
+    @field_validator("score")
+    @classmethod
+    def _finite(cls, value: float) -> float:
+        # NaN and infinities are not JSON and poison a training batch's mean: reject them here
+        # rather than let them travel as a silent null.
+        if not math.isfinite(value):
+            raise ValueError(f"score must be a finite number, got {value!r}")
+        return value

@@ -1,0 +1,192 @@
+"""The execution engine: decides where each reward runs and enforces its deadline.
+
+* ``isolation="process"`` (default for sync functions): a pool of killable worker processes.
+* ``isolation="thread"``: a dedicated thread pool; a timed-out call is reported, not killed.
+* ``isolation="inline"``: async functions run on the event loop under a deadline; sync ones run
+  on the loop thread with no deadline (only for trivially cheap functions).
+
+See docs/execution-engine.md for the reasoning and the guarantees.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import time
+from collections.abc import Callable, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any, NamedTuple
+
+from .._function import RewardFunction
+from ._outcome import (
+    Item,
+    Outcome,
+    aevaluate_group,
+    aevaluate_item,
+    evaluate_group,
+    evaluate_item,
+    failure,
+)
+from ._pool import ProcessExecutor
+
+__all__ = ["Call", "Engine"]
+
+OnResult = Callable[[int, Outcome], None]
+
+
+class Call(NamedTuple):
+    """One item to evaluate with one function, under ``timeout`` seconds."""
+
+    function: RewardFunction[Any]
+    item: Item
+    timeout: float
+
+
+def default_workers() -> int:
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not on Linux
+        return os.cpu_count() or 1
+
+
+class Engine:
+    """Runs reward functions wherever their isolation says, with a deadline per item.
+
+    >>> engine = Engine(functions={"exact": exact})  # doctest: +SKIP
+    >>> async with engine:  # doctest: +SKIP
+    ...     outcomes = await engine.run([Call(exact, Item(messages), 5.0)])
+    """
+
+    def __init__(
+        self,
+        *,
+        functions: Mapping[str, RewardFunction[Any]],
+        workers: int | None = None,
+        memory_limit_mb: int | None = None,
+    ) -> None:
+        self.functions = dict(functions)
+        self.workers = workers or default_workers()
+        in_process = [fn for fn in self.functions.values() if fn.isolation == "process"]
+        self._process = (
+            ProcessExecutor(
+                functions=in_process, workers=self.workers, memory_limit_mb=memory_limit_mb
+            )
+            if in_process
+            else None
+        )
+        self._threads: ThreadPoolExecutor | None = None
+        self._started = False
+
+    async def start(self, *, warm_up: bool = True) -> None:
+        if self._started:
+            return
+        self._started = True
+        if any(fn.isolation == "thread" for fn in self.functions.values()):
+            self._threads = ThreadPoolExecutor(
+                max_workers=max(4, self.workers * 4), thread_name_prefix="rk-reward"
+            )
+        if self._process is not None:
+            await asyncio.get_running_loop().run_in_executor(None, self._process.start)
+            if warm_up:
+                await self._process.warm_up()
+
+    async def close(self) -> None:
+        if self._process is not None:
+            await asyncio.get_running_loop().run_in_executor(None, self._process.close)
+        if self._threads is not None:
+            self._threads.shutdown(wait=False, cancel_futures=True)
+        self._started = False
+
+    async def __aenter__(self) -> Engine:
+        await self.start()
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.close()
+
+    # -- evaluation ----------------------------------------------------------------------------
+
+    async def run(self, calls: Sequence[Call], *, on_result: OnResult | None = None) -> list[Outcome]:
+        """Evaluate every call; the outcomes come back in the same order, one per call."""
+        results: list[Outcome | None] = [None] * len(calls)
+        groups: dict[tuple[str, bool], list[int]] = {}
+        for index, call in enumerate(calls):
+            groups.setdefault((call.function.name, call.function.mode == "batch"), []).append(index)
+
+        def deliver(indices: list[int], outcomes: list[Outcome]) -> None:
+            for index, outcome in zip(indices, outcomes):
+                results[index] = outcome
+                if on_result is not None:
+                    on_result(index, outcome)
+
+        async def run_group(indices: list[int]) -> None:
+            fn = calls[indices[0]].function
+            items = [calls[i].item for i in indices]
+            timeouts = [calls[i].timeout for i in indices]
+            if fn.mode == "batch":
+                deliver(indices, await self._run_batch_mode(fn, items, max(timeouts)))
+            elif fn.isolation == "process" and self._process is not None:
+                # Deliver chunk by chunk so progress is visible while a big batch runs.
+                size = self._process.chunk_size(len(indices))
+                await asyncio.gather(
+                    *(
+                        self._deliver_chunk(fn, indices[i : i + size], calls, deliver)
+                        for i in range(0, len(indices), size)
+                    )
+                )
+            else:
+                outcomes = await asyncio.gather(
+                    *(self._run_one(fn, item, t) for item, t in zip(items, timeouts))
+                )
+                deliver(indices, list(outcomes))
+
+        await asyncio.gather(*(run_group(indices) for indices in groups.values()))
+        return [r if r is not None else failure("crashed", "no result") for r in results]
+
+    async def _deliver_chunk(
+        self,
+        fn: RewardFunction[Any],
+        indices: list[int],
+        calls: Sequence[Call],
+        deliver: Callable[[list[int], list[Outcome]], None],
+    ) -> None:
+        assert self._process is not None
+        items = [calls[i].item for i in indices]
+        timeouts = [calls[i].timeout for i in indices]
+        deliver(indices, await self._process.run_items(fn.name, items, timeouts))
+
+    async def _run_one(self, fn: RewardFunction[Any], item: Item, timeout: float) -> Outcome:
+        if fn.isolation == "thread":
+            assert self._threads is not None
+            loop = asyncio.get_running_loop()
+            future = loop.run_in_executor(self._threads, evaluate_item, fn, item)
+            return await _with_deadline(future, timeout)
+        if fn.is_async:
+            return await _with_deadline(aevaluate_item(fn, item), timeout)
+        # Sync and inline: the caller asked for no isolation (cheap functions only).
+        return evaluate_item(fn, item)
+
+    async def _run_batch_mode(
+        self, fn: RewardFunction[Any], items: list[Item], timeout: float
+    ) -> list[Outcome]:
+        if fn.isolation == "process" and self._process is not None:
+            return await self._process.run_group(fn.name, items, timeout)
+        if fn.isolation == "thread":
+            assert self._threads is not None
+            loop = asyncio.get_running_loop()
+            future = loop.run_in_executor(self._threads, evaluate_group, fn, items)
+            outcome = await _with_deadline(future, timeout)
+        elif fn.is_async:
+            outcome = await _with_deadline(aevaluate_group(fn, items), timeout)
+        else:
+            return evaluate_group(fn, items)
+        return outcome if isinstance(outcome, list) else [outcome] * len(items)
+
+
+async def _with_deadline(awaitable: Any, timeout: float) -> Any:
+    start = time.perf_counter()
+    try:
+        return await asyncio.wait_for(awaitable, timeout)
+    except asyncio.TimeoutError:
+        elapsed = (time.perf_counter() - start) * 1000.0
+        return failure("timeout", f"the reward function ran past its {timeout:g}s deadline", elapsed)

@@ -1,0 +1,131 @@
+"""What the engine produces for one item, and how one item is evaluated wherever it runs."""
+
+from __future__ import annotations
+
+import time
+from typing import Any, Literal, NamedTuple
+
+from .._errors import InvalidRequest
+from .._function import RewardFunction
+
+__all__ = [
+    "Item",
+    "Outcome",
+    "Status",
+    "aevaluate_group",
+    "aevaluate_item",
+    "evaluate_group",
+    "evaluate_item",
+    "failure",
+]
+
+Status = Literal["ok", "error", "timeout", "crashed", "invalid"]
+
+
+class Item(NamedTuple):
+    """One evaluation request after validation (plain data: it crosses process boundaries)."""
+
+    messages: list[Any]
+    ground_truth: Any = None
+    kwargs: dict[str, Any] = {}  # noqa: RUF012 - NamedTuple defaults are never mutated
+
+
+class Outcome(NamedTuple):
+    """The result of one item: a result dict when ``status == "ok"``, else an error."""
+
+    status: Status
+    result: dict[str, Any] | None
+    error: dict[str, str] | None
+    duration_ms: float
+
+    def to_json(self, index: int) -> dict[str, Any]:
+        return {
+            "index": index,
+            "status": self.status,
+            "result": self.result,
+            "error": self.error,
+            "duration_ms": round(self.duration_ms, 3),
+        }
+
+
+_CODES: dict[str, str] = {
+    "error": "function_error",
+    "timeout": "timeout",
+    "crashed": "crashed",
+    "invalid": "invalid_request",
+}
+
+
+def failure(status: Status, message: str, duration_ms: float = 0.0, code: str = "") -> Outcome:
+    return Outcome(status, None, {"code": code or _CODES[status], "message": message}, duration_ms)
+
+
+def describe_exception(error: BaseException) -> str:
+    text = str(error)
+    return f"{type(error).__name__}: {text}" if text else type(error).__name__
+
+
+def _succeeded(result: Any, start: float) -> Outcome:
+    return Outcome("ok", result.model_dump(mode="json"), None, _ms(start))
+
+
+def _failed(error: Exception, start: float) -> Outcome:
+    if isinstance(error, InvalidRequest):
+        return failure("invalid", error.message, _ms(start))
+    if isinstance(error, MemoryError):
+        return failure("crashed", "the reward function ran out of memory (MemoryError)", _ms(start))
+    return failure("error", describe_exception(error), _ms(start))
+
+
+def evaluate_item(fn: RewardFunction[Any], item: Item) -> Outcome:
+    """Run one pointwise item here; the function's exceptions become a failure outcome."""
+    start = time.perf_counter()
+    try:
+        return _succeeded(fn.invoke(item.messages, item.ground_truth, item.kwargs), start)
+    except Exception as error:
+        return _failed(error, start)
+
+
+async def aevaluate_item(fn: RewardFunction[Any], item: Item) -> Outcome:
+    """The async twin of :func:`evaluate_item`, on the current event loop."""
+    start = time.perf_counter()
+    try:
+        return _succeeded(await fn.ainvoke(item.messages, item.ground_truth, item.kwargs), start)
+    except Exception as error:
+        return _failed(error, start)
+
+
+def _group_succeeded(results: Any, start: float) -> list[Outcome]:
+    duration = _ms(start)
+    return [Outcome("ok", r.model_dump(mode="json"), None, duration) for r in results]
+
+
+def evaluate_group(fn: RewardFunction[Any], items: list[Item]) -> list[Outcome]:
+    """Run a batch-mode function once over all items; one failure fails the whole group."""
+    start = time.perf_counter()
+    try:
+        return _group_succeeded(fn.invoke(*merge_group(items)), start)
+    except Exception as error:
+        return [_failed(error, start)] * len(items)
+
+
+async def aevaluate_group(fn: RewardFunction[Any], items: list[Item]) -> list[Outcome]:
+    """The async twin of :func:`evaluate_group`."""
+    start = time.perf_counter()
+    try:
+        return _group_succeeded(await fn.ainvoke(*merge_group(items)), start)
+    except Exception as error:
+        return [_failed(error, start)] * len(items)
+
+
+def merge_group(items: list[Item]) -> tuple[list[Any], list[Any], dict[str, list[Any]]]:
+    """Batch functions see columns, TRL-style: each kwarg becomes a list aligned with rollouts."""
+    keys: dict[str, None] = {}
+    for item in items:
+        keys.update(dict.fromkeys(item.kwargs))
+    kwargs = {key: [item.kwargs.get(key) for item in items] for key in keys}
+    return [i.messages for i in items], [i.ground_truth for i in items], kwargs
+
+
+def _ms(start: float) -> float:
+    return (time.perf_counter() - start) * 1000.0

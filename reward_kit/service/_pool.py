@@ -1,0 +1,212 @@
+"""The process pool: killable workers (pebble), chunked dispatch, and recovery.
+
+Why pebble: it kills a worker whose task passes its timeout and starts a new one, and it
+reports a worker that died mid-task (segfault, ``os._exit``, OOM kill) as ``ProcessExpired``
+while the pool keeps serving. What it does not do, and this module adds: chunking items to
+amortise inter-process cost, re-running a failed chunk item by item so only the culprit fails,
+and rebuilding the pool when it breaks (a worker dying while idle breaks a pebble pool).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import math
+import multiprocessing
+import signal
+import sys
+import threading
+from concurrent.futures import Future, TimeoutError as FutureTimeout
+from typing import Any
+
+from .._errors import ConfigurationError
+from .._extras import require
+from .._function import RewardFunction
+from . import _worker
+from ._outcome import Item, Outcome, failure
+
+__all__ = ["ProcessExecutor"]
+
+logger = logging.getLogger("reward_kit.engine")
+
+# Extra seconds past an item's deadline before the worker is killed: the soft deadline inside
+# the worker gets the first chance, so a Python-level hang costs no worker restart.
+HARD_GRACE = 1.0
+# A worker stops taking items from its chunk after this long and hands the rest back, so a
+# chunk of slow items never nears its hard deadline.
+MAX_CHUNK_SECONDS = 0.5
+MAX_CHUNK_ITEMS = 256
+CHUNKS_PER_WORKER = 4
+_BROKEN_RETRIES = 2
+
+
+def _signal_name(exitcode: int | None) -> str:
+    if exitcode is None:
+        return "the worker process died"
+    if exitcode < 0:
+        try:
+            return f"the worker process was killed by {signal.Signals(-exitcode).name}"
+        except ValueError:
+            return f"the worker process was killed by signal {-exitcode}"
+    return f"the worker process exited with code {exitcode}"
+
+
+class ProcessExecutor:
+    """Runs process-isolated reward functions on ``workers`` killable worker processes."""
+
+    def __init__(
+        self,
+        *,
+        functions: list[RewardFunction[Any]],
+        workers: int,
+        memory_limit_mb: int | None = None,
+    ) -> None:
+        self._pebble = require("pebble", extra="server", feature="the worker pool")
+        missing = [fn.name for fn in functions if fn.source is None]
+        if missing:
+            raise ConfigurationError(
+                f"reward function(s) {', '.join(map(repr, missing))} cannot run in a worker "
+                "process: define them at module level of an importable file, or use "
+                "isolation='thread'"
+            )
+        self.workers = workers
+        self._sources = [(fn.name, fn.source or "") for fn in functions]
+        self._memory_limit_mb = memory_limit_mb
+        self._pool: Any = None
+        self._lock = threading.Lock()
+        self._generation = 0
+
+    # -- lifecycle ---------------------------------------------------------------------------
+
+    def start(self) -> None:
+        with self._lock:
+            if self._pool is None:
+                self._pool = self._new_pool()
+
+    def _new_pool(self) -> Any:
+        if sys.platform == "linux":
+            context = multiprocessing.get_context("forkserver")
+            # Workers fork from a server that already imported the engine: restarts are cheap.
+            context.set_forkserver_preload(["reward_kit.service._worker"])
+        else:
+            context = multiprocessing.get_context("spawn")
+        self._generation += 1
+        return self._pebble.ProcessPool(
+            max_workers=self.workers,
+            initializer=_worker.initialize,
+            initargs=(self._sources, list(sys.path), self._memory_limit_mb),
+            context=context,
+        )
+
+    def close(self) -> None:
+        with self._lock:
+            pool, self._pool = self._pool, None
+        if pool is not None:
+            pool.stop()
+            pool.join(timeout=10)
+
+    def _recover(self, generation: int) -> None:
+        """Replace a broken pool (once, whoever notices first)."""
+        with self._lock:
+            if self._generation != generation or self._pool is None:
+                return
+            old = self._pool
+            logger.warning("worker pool broke; starting a new one")
+            self._pool = self._new_pool()
+        old.stop()
+
+    def _schedule(self, fn: Any, args: tuple[Any, ...], timeout: float) -> tuple[Future[Any], int]:
+        with self._lock:
+            if self._pool is None:
+                raise RuntimeError("the worker pool is closed")
+            return self._pool.schedule(fn, args=args, timeout=timeout), self._generation
+
+    # -- evaluation ----------------------------------------------------------------------------
+
+    def chunk_size(self, count: int) -> int:
+        return max(1, min(MAX_CHUNK_ITEMS, math.ceil(count / (self.workers * CHUNKS_PER_WORKER))))
+
+    async def run_items(self, name: str, items: list[Item], timeouts: list[float]) -> list[Outcome]:
+        """Evaluate pointwise items in chunks; results come back in input order."""
+        results: list[Outcome | None] = [None] * len(items)
+        size = self.chunk_size(len(items))
+        chunks = [list(range(i, min(i + size, len(items)))) for i in range(0, len(items), size)]
+        await asyncio.gather(*(self._run_chunk(name, c, items, timeouts, results) for c in chunks))
+        return [r if r is not None else failure("crashed", "lost") for r in results]
+
+    async def _run_chunk(
+        self,
+        name: str,
+        indices: list[int],
+        items: list[Item],
+        timeouts: list[float],
+        results: list[Outcome | None],
+    ) -> None:
+        pending = indices
+        while pending:
+            chunk_timeouts = [timeouts[i] for i in pending]
+            budget = min(MAX_CHUNK_SECONDS, min(chunk_timeouts))
+            hard = budget + max(chunk_timeouts) + HARD_GRACE
+            args = (name, [items[i] for i in pending], chunk_timeouts, budget)
+            report = await self._call(_worker.run_chunk, args, hard)
+            if isinstance(report, list):
+                for index, outcome in zip(pending, report):
+                    results[index] = outcome
+                pending = pending[len(report) :]
+                continue
+            if len(pending) > 1:
+                # The chunk was killed or crashed: re-run its items alone so only the culprit
+                # fails; the others get a fresh deadline of their own.
+                await asyncio.gather(
+                    *(self._run_chunk(name, [i], items, timeouts, results) for i in pending)
+                )
+            else:
+                results[pending[0]] = report
+            return
+
+    async def run_group(self, name: str, items: list[Item], timeout: float) -> list[Outcome]:
+        """One call of a batch-mode function in a worker."""
+        report = await self._call(_worker.run_group, (name, items, timeout), timeout + HARD_GRACE)
+        if isinstance(report, list):
+            return report
+        return [report] * len(items)
+
+    async def _call(self, fn: Any, args: tuple[Any, ...], hard: float) -> list[Outcome] | Outcome:
+        """Schedule one task; a kill or a crash comes back as a single failure Outcome."""
+        for _attempt in range(_BROKEN_RETRIES + 1):
+            future, generation = self._schedule(fn, args, hard)
+            try:
+                report: list[Outcome] = await asyncio.wrap_future(future)
+                return report
+            except FutureTimeout:
+                return failure(
+                    "timeout",
+                    f"the reward function ran past its deadline and its worker was killed "
+                    f"after {hard - HARD_GRACE:g}s",
+                    hard * 1000.0,
+                )
+            except self._pebble.ProcessExpired as error:
+                return failure("crashed", _signal_name(error.exitcode))
+            except asyncio.CancelledError:
+                future.cancel()
+                raise
+            except Exception as error:
+                if not _is_broken_pool(error):
+                    return failure("error", f"{type(error).__name__}: {error}")
+                await asyncio.get_running_loop().run_in_executor(None, self._recover, generation)
+        return failure("crashed", "the worker pool kept breaking; see the server log")
+
+    async def warm_up(self) -> None:
+        """Wait until every worker has started and run its setup."""
+        futures = [self._schedule(_worker.ping, (), 600)[0] for _ in range(self.workers)]
+        await asyncio.gather(*(asyncio.wrap_future(f) for f in futures), return_exceptions=True)
+
+
+def _is_broken_pool(error: BaseException) -> bool:
+    from concurrent.futures.process import BrokenProcessPool
+
+    return isinstance(error, BrokenProcessPool) or (
+        isinstance(error, RuntimeError)
+        and ("not active" in str(error) or "Unexpected error" in str(error))
+    )
+

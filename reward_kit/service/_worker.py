@@ -1,0 +1,145 @@
+"""Code that runs inside a worker process of the pool.
+
+A worker loads the reward targets itself (by their import spec), runs each function's ``setup``
+once, then evaluates chunks of items. Inside the worker, each item gets a *soft* deadline
+(SIGALRM, the worker's main thread): a Python-level hang is interrupted and reported as a
+timeout without losing the worker. The parent keeps a *hard* deadline per chunk and kills the
+worker when the soft one cannot fire (a hang inside C code, signals blocked).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import resource
+import signal
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from typing import Any
+
+from .._function import RewardFunction
+from .._loader import resolve_source
+from ._outcome import Item, Outcome, evaluate_group, evaluate_item, failure
+
+__all__ = ["ChunkReport", "initialize", "run_chunk", "run_group"]
+
+logger = logging.getLogger("reward_kit.worker")
+
+_functions: dict[str, RewardFunction[Any]] = {}
+_broken: dict[str, str] = {}
+_memory_limit_mb: int | None = None
+
+# (outcomes for the first len(outcomes) items of the chunk) - the parent re-queues the rest.
+ChunkReport = list[Outcome]
+
+
+class _SoftTimeout(BaseException):
+    """Raised by SIGALRM in the item that overran; BaseException so ``except Exception`` in
+    reward code does not swallow it."""
+
+
+def initialize(
+    sources: list[tuple[str, str]], sys_path: list[str], memory_limit_mb: int | None
+) -> None:
+    """Pool initializer. Never raises: a failing initializer would break the whole pool, so a
+    function that cannot load or set up is remembered and reported on each of its items."""
+    global _memory_limit_mb
+    sys.path[:] = sys_path
+    if memory_limit_mb:
+        _memory_limit_mb = memory_limit_mb
+        limit = memory_limit_mb * 1024 * 1024
+        with contextlib.suppress(ValueError, OSError):
+            resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
+    for name, source in sources:
+        try:
+            fn = resolve_source(source)
+            fn.resources()
+        except BaseException as error:  # noqa: BLE001 - see docstring: report per item instead
+            _broken[name] = f"{name!r} could not be loaded in the worker: {error}"
+            logger.error("worker %s: %s", name, _broken[name])
+            continue
+        _functions[name] = fn
+
+
+def _lookup(name: str) -> RewardFunction[Any] | str:
+    fn = _functions.get(name)
+    if fn is None:
+        return _broken.get(name, f"{name!r} is not loaded in this worker")
+    return fn
+
+
+@contextlib.contextmanager
+def _soft_deadline(seconds: float) -> Iterator[None]:
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def _expired(signum: int, frame: Any) -> None:
+        raise _SoftTimeout
+
+    previous = signal.signal(signal.SIGALRM, _expired)
+    signal.setitimer(signal.ITIMER_REAL, seconds)
+    try:
+        yield
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, previous)
+
+
+def _memory_message() -> str:
+    if _memory_limit_mb:
+        return f"the worker exceeded its memory limit of {_memory_limit_mb} MiB (MemoryError)"
+    return "the worker ran out of memory (MemoryError)"
+
+
+def run_chunk(name: str, items: list[Item], timeouts: list[float], budget: float) -> ChunkReport:
+    """Evaluate items in order; stop early after a timeout or once ``budget`` seconds passed,
+    so the chunk never runs long enough to meet the parent's hard deadline."""
+    fn = _lookup(name)
+    if isinstance(fn, str):
+        return [failure("error", fn)] * len(items)
+    outcomes: list[Outcome] = []
+    chunk_start = time.monotonic()
+    for item, timeout in zip(items, timeouts):
+        start = time.perf_counter()
+        try:
+            with _soft_deadline(timeout):
+                outcome = evaluate_item(fn, item)
+        except _SoftTimeout:
+            outcome = _timed_out(timeout, start)
+        if outcome.status == "crashed":
+            outcome = failure("crashed", _memory_message(), outcome.duration_ms)
+        outcomes.append(outcome)
+        if outcome.status == "timeout" or time.monotonic() - chunk_start >= budget:
+            break
+    return outcomes
+
+
+def run_group(name: str, items: list[Item], timeout: float) -> ChunkReport:
+    """One call of a batch-mode function over the whole group."""
+    fn = _lookup(name)
+    if isinstance(fn, str):
+        return [failure("error", fn)] * len(items)
+    start = time.perf_counter()
+    try:
+        with _soft_deadline(timeout):
+            outcomes = evaluate_group(fn, items)
+    except _SoftTimeout:
+        return [_timed_out(timeout, start)] * len(items)
+    if outcomes and outcomes[0].status == "crashed":
+        return [failure("crashed", _memory_message(), outcomes[0].duration_ms)] * len(items)
+    return outcomes
+
+
+def _timed_out(timeout: float, start: float) -> Outcome:
+    elapsed = (time.perf_counter() - start) * 1000.0
+    return failure("timeout", f"the reward function ran past its {timeout:g}s deadline", elapsed)
+
+
+def ping() -> int:
+    """Lets the parent wait until a worker is up (and its setup done)."""
+    import os
+
+    return os.getpid()
