@@ -1,0 +1,32 @@
+"""The ``rk`` command line (and ``rk-serve``, the same as ``rk serve``)."""
+
+from __future__ import annotations
+
+import click
+
+from .._version import __version__
+from ._common import run_command
+from ._eval import eval_command
+from ._functions import functions_command
+from ._serve import serve_command
+
+__all__ = ["cli", "main", "serve_main"]
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="reward-kit")
+def cli() -> None:
+    """reward-kit: author, evaluate, serve and deploy reward functions."""
+
+
+cli.add_command(serve_command)
+cli.add_command(eval_command)
+cli.add_command(functions_command)
+
+
+def main() -> None:
+    run_command(cli)
+
+
+def serve_main() -> None:
+    run_command(serve_command)

@@ -1,0 +1,159 @@
+"""The FastAPI application factory."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator, Iterable, Mapping, Sequence
+from contextlib import asynccontextmanager
+from typing import Any
+
+from fastapi import FastAPI
+from fastapi.exceptions import RequestValidationError
+from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.requests import Request
+from starlette.responses import Response
+
+from .._errors import InvalidRequest, RewardKitError
+from .._function import RewardFunction
+from .._loader import load_functions
+from .._version import __version__
+from ._engine import Engine
+from ._routes import Service, json_response
+from ._schemas import REQUEST_BODIES, RESPONSES, component_schemas
+from ._settings import ServeSettings
+from .auth import Authenticator, AuthMiddleware, build_authenticators
+
+__all__ = ["create_app"]
+
+logger = logging.getLogger("reward_kit.server")
+
+_HTTP_CODES = {404: "not_found", 405: "method_not_allowed"}
+
+
+def create_app(
+    targets: Iterable[str] = (),
+    *,
+    functions: Sequence[RewardFunction[Any]] | Mapping[str, RewardFunction[Any]] = (),
+    settings: ServeSettings | None = None,
+    authenticators: Sequence[Authenticator] | None = None,
+) -> FastAPI:
+    """Build the evaluator app for reward targets (``file.py``, ``pkg.mod:fn``...) or functions.
+
+    >>> app = create_app(["examples/quickstart/rewards.py"])  # doctest: +SKIP
+    >>> # uvicorn.run(app) - or `rk-serve examples/quickstart/rewards.py`
+
+    The worker pool starts with the app's lifespan and stops with it.
+    """
+    settings = settings or ServeSettings(targets=tuple(targets))
+    registry = _registry([*settings.targets, *targets], functions)
+    if authenticators is None:
+        authenticators = build_authenticators(settings)
+    engine = Engine(
+        functions=registry, workers=settings.workers, memory_limit_mb=settings.memory_limit_mb
+    )
+    service = Service(functions=registry, engine=engine, settings=settings)
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        await engine.start()
+        logger.info(
+            "serving %s with %d worker(s)", ", ".join(sorted(registry)), engine.workers
+        )
+        try:
+            yield
+        finally:
+            await engine.close()
+
+    app = FastAPI(
+        title="reward-kit evaluator",
+        version=__version__,
+        lifespan=lifespan,
+        description="Reward functions served over HTTP. See docs/http-api.md.",
+    )
+    app.state.service = service
+    _routes(app, service)
+    _error_handlers(app)
+    _openapi(app)
+    if authenticators:
+        app.add_middleware(AuthMiddleware, authenticators=authenticators)
+    return app
+
+
+def _registry(
+    targets: Iterable[str],
+    functions: Sequence[RewardFunction[Any]] | Mapping[str, RewardFunction[Any]],
+) -> dict[str, RewardFunction[Any]]:
+    given = list(functions.values()) if isinstance(functions, Mapping) else list(functions)
+    unique_targets = list(dict.fromkeys(targets))
+    registry = load_functions(unique_targets) if unique_targets else {}
+    for fn in given:
+        if fn.name in registry and registry[fn.name] is not fn:
+            raise RewardKitError(f"two reward functions are named {fn.name!r}")
+        registry[fn.name] = fn
+    if not registry:
+        raise RewardKitError("no reward functions to serve: give targets or functions")
+    return registry
+
+
+def _routes(app: FastAPI, service: Service) -> None:
+    ev, batch = {"openapi_extra": REQUEST_BODIES["evaluate"], "responses": RESPONSES["evaluate"]}, {
+        "openapi_extra": REQUEST_BODIES["batch"],
+        "responses": RESPONSES["batch"],
+    }
+    app.add_api_route("/health", service.health, methods=["GET"], tags=["meta"])
+    app.add_api_route("/functions", service.list_functions, methods=["GET"], tags=["meta"])
+    for path in ("/evaluate", "/evaluate/{name}", "/reward"):
+        app.add_api_route(path, service.evaluate, methods=["POST"], tags=["evaluate"], **ev)
+    for path in ("/batch_evaluate", "/batch_evaluate/{name}"):
+        app.add_api_route(path, service.batch_evaluate, methods=["POST"], tags=["evaluate"], **batch)
+
+
+def _error_handlers(app: FastAPI) -> None:
+    async def reward_kit_error(request: Request, error: Exception) -> Response:
+        assert isinstance(error, RewardKitError)
+        response = json_response(error.to_payload(), error.status)
+        if error.retry_after is not None:
+            response.headers["Retry-After"] = str(int(error.retry_after))
+        if error.status >= 500:
+            logger.warning("%s %s -> %s: %s", request.method, request.url.path, error.code, error)
+        return response
+
+    async def http_error(request: Request, error: Exception) -> Response:
+        assert isinstance(error, StarletteHTTPException)
+        code = _HTTP_CODES.get(error.status_code, "http_error")
+        payload = {"error": {"code": code, "message": f"{request.method} {request.url.path}: "
+                                                     f"{error.detail}"}}
+        return json_response(payload, error.status_code)
+
+    async def validation_error(request: Request, error: Exception) -> Response:
+        assert isinstance(error, RequestValidationError)
+        problems = "; ".join(
+            f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in error.errors()
+        )
+        return json_response(InvalidRequest(problems).to_payload(), 422)
+
+    async def unexpected(request: Request, error: Exception) -> Response:
+        logger.exception("unhandled error on %s %s", request.method, request.url.path)
+        payload = {"error": {"code": "internal_error", "message": "internal server error; "
+                                                                  "see the server log"}}
+        return json_response(payload, 500)
+
+    app.add_exception_handler(RewardKitError, reward_kit_error)
+    app.add_exception_handler(StarletteHTTPException, http_error)
+    app.add_exception_handler(RequestValidationError, validation_error)
+    app.add_exception_handler(Exception, unexpected)
+
+
+def _openapi(app: FastAPI) -> None:
+    generate = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is None:
+            schema = generate()
+            schema.setdefault("components", {}).setdefault("schemas", {}).update(
+                component_schemas()
+            )
+            app.openapi_schema = schema
+        return app.openapi_schema
+
+    app.openapi = openapi  # type: ignore[method-assign]

@@ -1,0 +1,163 @@
+"""HTTP handlers: health, function listing, /evaluate (and /reward), /batch_evaluate."""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterator, Mapping
+from typing import Any
+
+import orjson
+from starlette.requests import Request
+from starlette.responses import Response
+
+from .._errors import (
+    EvaluationTimeout,
+    FunctionError,
+    InvalidRequest,
+    Overloaded,
+    PayloadTooLarge,
+    RequestRejected,
+    RewardKitError,
+    WorkerCrashed,
+)
+from .._function import RewardFunction
+from .._version import __version__
+from ._engine import Call, Engine
+from ._outcome import Outcome, failure
+from ._settings import ServeSettings
+from ._wire import parse_batch, parse_item, parse_json, parse_timeout, pick_function
+
+__all__ = ["Service"]
+
+_OUTCOME_ERRORS: dict[str, type[RewardKitError]] = {
+    "invalid": InvalidRequest,
+    "error": FunctionError,
+    "timeout": EvaluationTimeout,
+    "crashed": WorkerCrashed,
+}
+
+
+def json_response(payload: Any, status: int = 200) -> Response:
+    return Response(orjson.dumps(payload), status_code=status, media_type="application/json")
+
+
+class Service:
+    """The state the handlers share: functions, engine, settings and the in-flight count."""
+
+    def __init__(
+        self,
+        *,
+        functions: Mapping[str, RewardFunction[Any]],
+        engine: Engine,
+        settings: ServeSettings,
+    ) -> None:
+        self.functions = dict(functions)
+        self.engine = engine
+        self.settings = settings
+        self.in_flight = 0
+
+    @contextlib.contextmanager
+    def admit(self) -> Iterator[None]:
+        # One event loop thread: a plain counter is race-free.
+        if self.in_flight >= self.settings.max_in_flight:
+            raise Overloaded(
+                f"{self.in_flight} requests are being evaluated, the limit of this server "
+                "(--max-in-flight); retry shortly",
+                retry_after=1,
+            )
+        self.in_flight += 1
+        try:
+            yield
+        finally:
+            self.in_flight -= 1
+
+    async def read_json(self, request: Request) -> Any:
+        limit = self.settings.max_body_bytes
+        declared = request.headers.get("content-length")
+        if declared is not None and declared.isdigit() and int(declared) > limit:
+            raise _too_large(int(declared), limit)
+        chunks, size = [], 0
+        async for chunk in request.stream():
+            size += len(chunk)
+            if size > limit:
+                raise _too_large(size, limit)
+            chunks.append(chunk)
+        return parse_json(b"".join(chunks))
+
+    def override_timeout(self, request: Request) -> float | None:
+        return parse_timeout(
+            request.query_params.get("timeout"), maximum=self.settings.max_timeout
+        )
+
+    def timeout_for(self, fn: RewardFunction[Any], override: float | None) -> float:
+        return override or fn.timeout or self.settings.timeout
+
+    # -- handlers ------------------------------------------------------------------------------
+
+    async def health(self, request: Request) -> Response:
+        return json_response(
+            {
+                "status": "ok",
+                "version": __version__,
+                "functions": sorted(self.functions),
+                "workers": self.engine.workers,
+                "in_flight": self.in_flight,
+            }
+        )
+
+    async def list_functions(self, request: Request) -> Response:
+        return json_response({"functions": [fn.describe() for fn in self.functions.values()]})
+
+    async def evaluate(self, request: Request) -> Response:
+        path_name = request.path_params.get("name")
+        if path_name is not None and path_name not in self.functions:
+            pick_function(self.functions, path_name)  # raises UnknownFunction with the list
+        with self.admit():
+            item, body_name = parse_item(await self.read_json(request))
+            fn = pick_function(self.functions, path_name, body_name)
+            call = Call(fn, item, self.timeout_for(fn, self.override_timeout(request)))
+            (outcome,) = await self.engine.run([call])
+        if outcome.status != "ok" or outcome.result is None:
+            error = outcome.error or {"message": "no result"}
+            raise _OUTCOME_ERRORS[outcome.status](error["message"])
+        payload = dict(outcome.result)
+        payload["function"] = fn.name
+        payload["duration_ms"] = round(outcome.duration_ms, 3)
+        return json_response(payload)
+
+    async def batch_evaluate(self, request: Request) -> Response:
+        path_name = request.path_params.get("name")
+        if path_name is not None and path_name not in self.functions:
+            pick_function(self.functions, path_name)
+        with self.admit():
+            override = self.override_timeout(request)
+            raw_items, body_name = parse_batch(
+                await self.read_json(request), max_items=self.settings.max_batch_items
+            )
+            default = None
+            if path_name or body_name or len(self.functions) == 1:
+                default = pick_function(self.functions, path_name, body_name).name
+            outcomes: list[Outcome | None] = [None] * len(raw_items)
+            calls: list[Call] = []
+            slots: list[int] = []
+            for index, raw in enumerate(raw_items):
+                try:
+                    item, item_name = parse_item(raw, f"items.{index}")
+                    fn = pick_function(self.functions, item_name or default)
+                except RequestRejected as error:
+                    # One bad item is reported in its slot; it never fails the others.
+                    outcomes[index] = failure("invalid", error.message, code=error.code)
+                    continue
+                calls.append(Call(fn, item, self.timeout_for(fn, override)))
+                slots.append(index)
+            for index, outcome in zip(slots, await self.engine.run(calls)):
+                outcomes[index] = outcome
+        results = [o.to_json(i) for i, o in enumerate(outcomes) if o is not None]
+        return json_response({"results": results})
+
+
+def _too_large(size: int, limit: int) -> PayloadTooLarge:
+    return PayloadTooLarge(
+        f"the request body is {size} bytes or more; this server accepts at most {limit} "
+        "(--max-body-bytes); split the batch"
+    )

@@ -1,0 +1,110 @@
+"""OpenAPI documentation of the wire format. The handlers validate with faster TypedDicts
+(see _wire.py); these models only describe the same shapes for /docs and schema-driven tools."""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+from pydantic.json_schema import models_json_schema
+
+from .._models import EvaluateResult, Message
+
+__all__ = ["REQUEST_BODIES", "RESPONSES", "component_schemas"]
+
+
+class EvaluateRequest(BaseModel):
+    """One item. Any other top-level key is passed to the function as a keyword argument."""
+
+    model_config = ConfigDict(extra="allow")
+
+    messages: list[Message]
+    ground_truth: Any = None
+    tools: list[Any] | None = None
+    kwargs: dict[str, Any] = Field(default_factory=dict)
+    function: str | None = None
+
+
+class EvaluateResponse(EvaluateResult):
+    function: str
+    duration_ms: float
+
+
+class BatchEvaluateRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    items: list[EvaluateRequest]
+    function: str | None = None
+
+
+class ErrorDetail(BaseModel):
+    code: str
+    message: str
+
+
+class ItemResult(BaseModel):
+    index: int
+    status: Literal["ok", "error", "timeout", "crashed", "invalid"]
+    result: EvaluateResult | None
+    error: ErrorDetail | None
+    duration_ms: float
+
+
+class BatchEvaluateResponse(BaseModel):
+    results: list[ItemResult]
+
+
+class ErrorResponse(BaseModel):
+    error: ErrorDetail
+
+
+_MODELS: list[type[BaseModel]] = [
+    EvaluateRequest,
+    EvaluateResponse,
+    BatchEvaluateRequest,
+    BatchEvaluateResponse,
+    ErrorResponse,
+]
+
+
+def component_schemas() -> dict[str, Any]:
+    _, schema = models_json_schema(
+        [(m, "validation") for m in _MODELS], ref_template="#/components/schemas/{model}"
+    )
+    return dict(schema.get("$defs", {}))
+
+
+def _ref(name: str) -> dict[str, Any]:
+    return {"content": {"application/json": {"schema": {"$ref": f"#/components/schemas/{name}"}}}}
+
+
+REQUEST_BODIES = {
+    "evaluate": {"requestBody": {"required": True, **_ref("EvaluateRequest")}},
+    "batch": {"requestBody": {"required": True, **_ref("BatchEvaluateRequest")}},
+}
+
+_ERRORS: dict[int | str, dict[str, Any]] = {
+    status: {"description": text, **_ref("ErrorResponse")}
+    for status, text in [
+        (400, "Malformed JSON, or no function named while several are served"),
+        (401, "No credential"),
+        (403, "Credential not accepted"),
+        (404, "Unknown function"),
+        (413, "Body or batch over the server's limit"),
+        (422, "Invalid body (the message names the field)"),
+        (429, "In-flight limit reached; see Retry-After"),
+    ]
+}
+
+RESPONSES: dict[str, dict[int | str, dict[str, Any]]] = {
+    "evaluate": {
+        200: {"description": "The function's result", **_ref("EvaluateResponse")},
+        **_ERRORS,
+        500: {"description": "function_error or crashed", **_ref("ErrorResponse")},
+        504: {"description": "The function ran past its deadline", **_ref("ErrorResponse")},
+    },
+    "batch": {
+        200: {"description": "One result per item, in order", **_ref("BatchEvaluateResponse")},
+        **_ERRORS,
+    },
+}
