@@ -36,6 +36,8 @@ class RewardFunction(Generic[R]):
     1.0
     """
 
+    func: Callable[..., Any]
+
     def __init__(
         self,
         func: Callable[..., Any],
@@ -62,8 +64,10 @@ class RewardFunction(Generic[R]):
             raise ValueError(f"mode must be 'pointwise' or 'batch', got {mode!r}")
         self.mode: Mode = mode
         if timeout is not None and (
-            isinstance(timeout, bool) or not isinstance(timeout, (int, float))
-            or not math.isfinite(timeout) or timeout <= 0
+            isinstance(timeout, bool)
+            or not isinstance(timeout, (int, float))
+            or not math.isfinite(timeout)
+            or timeout <= 0
         ):
             raise ValueError(f"timeout must be a positive number of seconds, got {timeout!r}")
         self.timeout = float(timeout) if timeout is not None else None
@@ -294,4 +298,3 @@ def reward_function(
     if func is not None:
         return decorate(func)
     return decorate
-

@@ -1,4 +1,4 @@
-"""Loading reward functions from targets: ``file.py``, ``file.py:fn``, ``pkg.mod:fn``, ``pkg.mod.fn``."""
+"""Loading reward functions from targets: file.py, file.py:fn, pkg.mod:fn or pkg.mod.fn."""
 
 from __future__ import annotations
 
@@ -134,8 +134,8 @@ def _describe_failure(target: str, error: BaseException, file: str | None) -> st
             f for f in traceback.extract_tb(error.__traceback__) if not f.filename.startswith("<")
         ]
         own = [f for f in frames if file is not None and f.filename == file]
-        frame = (own or frames or [None])[-1]
-        if frame is not None:
+        if own or frames:
+            frame = (own or frames)[-1]
             where = f"{frame.filename}:{frame.lineno}"
     location = f" at {where}" if where else ""
     detail = error.msg if isinstance(error, SyntaxError) else str(error)
@@ -148,7 +148,7 @@ def _attribute(module: ModuleType, attr: str, target: str, source: str) -> Rewar
         if not hasattr(value, part):
             available = ", ".join(_function_names(module)) or "none"
             raise LoadError(
-                f"cannot load {target!r}: {module.__name__!r} has no attribute {attr!r} "
+                f"cannot load {target!r}: there is no {attr!r} in it "
                 f"(reward functions in it: {available})"
             )
         value = getattr(value, part)
@@ -181,7 +181,8 @@ def _collect(module: ModuleType, target: str, source_of: Any) -> list[RewardFunc
 
 
 def _function_names(module: ModuleType) -> list[str]:
-    return [v.name for v in vars(module).values() if isinstance(v, RewardFunction)]
+    names = [v.name for v in vars(module).values() if isinstance(v, RewardFunction)]
+    return list(dict.fromkeys(names))
 
 
 def _identifier(text: str) -> str:

@@ -19,7 +19,8 @@ __all__ = [
 
 
 class _DictAccess:
-    """reward-kit results could be read like dicts (``result["score"]``); keep that working."""
+    """reward-kit results could be read like dicts (``result["score"]``, iterating keys);
+    keep that working, even though it replaces pydantic's (name, value) iteration."""
 
     def __getitem__(self, key: str) -> Any:
         if key in type(self).model_fields:  # type: ignore[attr-defined]
@@ -41,7 +42,7 @@ class _DictAccess:
     def items(self) -> list[tuple[str, Any]]:
         return [(k, getattr(self, k)) for k in self.keys()]
 
-    def __iter__(self) -> Iterator[str]:  # type: ignore[override]
+    def __iter__(self) -> Iterator[str]:
         return iter(self.keys())
 
 
@@ -92,7 +93,7 @@ class Message(BaseModel):
         )
 
 
-class MetricResult(_DictAccess, BaseModel):
+class MetricResult(_DictAccess, BaseModel):  # type: ignore[misc]  # dict-like __iter__
     """One named component of a reward, with the reason it was given."""
 
     score: float
@@ -100,7 +101,7 @@ class MetricResult(_DictAccess, BaseModel):
     is_score_valid: bool = True
 
 
-class StepOutput(_DictAccess, BaseModel):
+class StepOutput(_DictAccess, BaseModel):  # type: ignore[misc]
     """A per-step reward for multi-turn rollouts (maps to an assistant turn)."""
 
     step_index: int | str
@@ -109,7 +110,7 @@ class StepOutput(_DictAccess, BaseModel):
     reason: str | None = None
 
 
-class EvaluateResult(_DictAccess, BaseModel):
+class EvaluateResult(_DictAccess, BaseModel):  # type: ignore[misc]
     """What a reward function returns: a score, why, and the metrics that explain it.
 
     >>> EvaluateResult(score=1.0, reason="exact match").score

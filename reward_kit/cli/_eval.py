@@ -20,12 +20,19 @@ __all__ = ["eval_command"]
 
 @click.command("eval")
 @click.argument("targets", nargs=-1, required=True)
-@click.option("--data", "data_path", required=True, type=click.Path(dir_okay=False),
-              help="JSONL rows: {messages, ground_truth, kwargs, ...}.")
+@click.option(
+    "--data",
+    "data_path",
+    required=True,
+    type=click.Path(dir_okay=False),
+    help="JSONL rows: {messages, ground_truth, kwargs, ...}.",
+)
 @click.option("--function", "function_name", help="Which function, when TARGETS have several.")
 @click.option("--out", "out_path", type=click.Path(dir_okay=False), help="Write results JSONL.")
 @click.option("--workers", type=int, help="Worker processes. [default: one per core]")
-@click.option("--timeout", type=float, help="Deadline per item in seconds (overrides the function's).")
+@click.option(
+    "--timeout", type=float, help="Deadline per item in seconds (overrides the function's)."
+)
 @click.option("--memory-limit-mb", type=int, help="Address-space limit per worker (MiB).")
 @click.option("--strict", is_flag=True, help="Exit with status 1 if any row did not score.")
 @click.option("--quiet", is_flag=True, help="No progress bar.")
@@ -87,8 +94,9 @@ def eval_command(
                 writer.add(indices[position], outcome)
                 progress.advance(task)
 
-            async with Engine(functions={fn.name: fn}, workers=workers,
-                              memory_limit_mb=memory_limit_mb) as engine:
+            async with Engine(
+                functions={fn.name: fn}, workers=workers, memory_limit_mb=memory_limit_mb
+            ) as engine:
                 await engine.run(calls, on_result=on_result)
 
     try:
@@ -107,8 +115,9 @@ def _read_rows(path: Path) -> list[tuple[int, Any]]:
     try:
         text = path.read_text()
     except OSError as error:
-        raise click.BadParameter(f"cannot read {str(path)!r}: {error.strerror}",
-                                 param_hint="--data") from None
+        raise click.BadParameter(
+            f"cannot read {str(path)!r}: {error.strerror}", param_hint="--data"
+        ) from None
     rows: list[tuple[int, Any]] = []
     for number, line in enumerate(text.splitlines(), start=1):
         if not line.strip():
@@ -116,8 +125,14 @@ def _read_rows(path: Path) -> list[tuple[int, Any]]:
         try:
             rows.append((number, json.loads(line)))
         except json.JSONDecodeError as error:
-            rows.append((number, RequestRejected(f"line {number}: not valid JSON: {error.msg}",
-                                                 code="invalid_json")))
+            rows.append(
+                (
+                    number,
+                    RequestRejected(
+                        f"line {number}: not valid JSON: {error.msg}", code="invalid_json"
+                    ),
+                )
+            )
     return rows
 
 
@@ -134,8 +149,11 @@ class _OrderedWriter:
             return
         self.pending[index] = outcome
         while self.next in self.pending:
-            record = {"line": self.lines[self.next], "function": self.function,
-                      **self.pending.pop(self.next).to_json(self.next)}
+            record = {
+                "line": self.lines[self.next],
+                "function": self.function,
+                **self.pending.pop(self.next).to_json(self.next),
+            }
             self.out.write(json.dumps(record) + "\n")
             self.next += 1
 
@@ -156,9 +174,13 @@ def _summary(name: str, outcomes: list[Any], lines: list[int]) -> None:
     console.print(table)
     slowest = sorted(range(len(outcomes)), key=lambda i: outcomes[i].duration_ms, reverse=True)[:5]
     if outcomes:
-        console.print("slowest: " + ", ".join(
-            f"line {lines[i]} {outcomes[i].duration_ms:.1f} ms ({outcomes[i].status})"
-            for i in slowest))
+        console.print(
+            "slowest: "
+            + ", ".join(
+                f"line {lines[i]} {outcomes[i].duration_ms:.1f} ms ({outcomes[i].status})"
+                for i in slowest
+            )
+        )
     failed = [(lines[i], o) for i, o in enumerate(outcomes) if o.status != "ok"][:5]
     for line, outcome in failed:
         console.print(f"[red]line {line}: {outcome.status}: {outcome.error['message']}[/red]")

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import logging
 import os
+import signal
+import sys
 from typing import Any
 
 import click
@@ -58,6 +60,9 @@ def serve_command(targets: tuple[str, ...], **flags: Any) -> None:
     functions = load_targets(settings.targets)
     app = create_app(functions=functions, settings=settings)
     _print_hint(settings.host, settings.port, sorted(functions), bool(app.user_middleware))
+    # uvicorn shuts down gracefully on SIGTERM, then restores this handler and re-raises the
+    # signal: a graceful stop (Cloud Run, docker stop) should end with status 0, not -15.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
     uvicorn.run(app, host=settings.host, port=settings.port, log_level=settings.log_level)
 
 

@@ -56,9 +56,7 @@ def create_app(
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         await engine.start()
-        logger.info(
-            "serving %s with %d worker(s)", ", ".join(sorted(registry)), engine.workers
-        )
+        logger.info("serving %s with %d worker(s)", ", ".join(sorted(registry)), engine.workers)
         try:
             yield
         finally:
@@ -96,7 +94,11 @@ def _registry(
 
 
 def _routes(app: FastAPI, service: Service) -> None:
-    ev, batch = {"openapi_extra": REQUEST_BODIES["evaluate"], "responses": RESPONSES["evaluate"]}, {
+    ev: dict[str, Any] = {
+        "openapi_extra": REQUEST_BODIES["evaluate"],
+        "responses": RESPONSES["evaluate"],
+    }
+    batch: dict[str, Any] = {
         "openapi_extra": REQUEST_BODIES["batch"],
         "responses": RESPONSES["batch"],
     }
@@ -105,7 +107,9 @@ def _routes(app: FastAPI, service: Service) -> None:
     for path in ("/evaluate", "/evaluate/{name}", "/reward"):
         app.add_api_route(path, service.evaluate, methods=["POST"], tags=["evaluate"], **ev)
     for path in ("/batch_evaluate", "/batch_evaluate/{name}"):
-        app.add_api_route(path, service.batch_evaluate, methods=["POST"], tags=["evaluate"], **batch)
+        app.add_api_route(
+            path, service.batch_evaluate, methods=["POST"], tags=["evaluate"], **batch
+        )
 
 
 def _error_handlers(app: FastAPI) -> None:
@@ -121,8 +125,12 @@ def _error_handlers(app: FastAPI) -> None:
     async def http_error(request: Request, error: Exception) -> Response:
         assert isinstance(error, StarletteHTTPException)
         code = _HTTP_CODES.get(error.status_code, "http_error")
-        payload = {"error": {"code": code, "message": f"{request.method} {request.url.path}: "
-                                                     f"{error.detail}"}}
+        payload = {
+            "error": {
+                "code": code,
+                "message": f"{request.method} {request.url.path}: {error.detail}",
+            }
+        }
         return json_response(payload, error.status_code)
 
     async def validation_error(request: Request, error: Exception) -> Response:
@@ -134,8 +142,12 @@ def _error_handlers(app: FastAPI) -> None:
 
     async def unexpected(request: Request, error: Exception) -> Response:
         logger.exception("unhandled error on %s %s", request.method, request.url.path)
-        payload = {"error": {"code": "internal_error", "message": "internal server error; "
-                                                                  "see the server log"}}
+        payload = {
+            "error": {
+                "code": "internal_error",
+                "message": "internal server error; see the server log",
+            }
+        }
         return json_response(payload, 500)
 
     app.add_exception_handler(RewardKitError, reward_kit_error)

@@ -13,9 +13,9 @@ from __future__ import annotations
 import asyncio
 import os
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from typing import Any, NamedTuple
+from typing import Any, NamedTuple, TypeVar
 
 from .._function import RewardFunction
 from ._outcome import (
@@ -32,6 +32,7 @@ from ._pool import ProcessExecutor
 __all__ = ["Call", "Engine"]
 
 OnResult = Callable[[int, Outcome], None]
+_T = TypeVar("_T")
 
 
 class Call(NamedTuple):
@@ -106,7 +107,9 @@ class Engine:
 
     # -- evaluation ----------------------------------------------------------------------------
 
-    async def run(self, calls: Sequence[Call], *, on_result: OnResult | None = None) -> list[Outcome]:
+    async def run(
+        self, calls: Sequence[Call], *, on_result: OnResult | None = None
+    ) -> list[Outcome]:
         """Evaluate every call; the outcomes come back in the same order, one per call."""
         results: list[Outcome | None] = [None] * len(calls)
         groups: dict[tuple[str, bool], list[int]] = {}
@@ -114,7 +117,7 @@ class Engine:
             groups.setdefault((call.function.name, call.function.mode == "batch"), []).append(index)
 
         def deliver(indices: list[int], outcomes: list[Outcome]) -> None:
-            for index, outcome in zip(indices, outcomes):
+            for index, outcome in zip(indices, outcomes, strict=True):
                 results[index] = outcome
                 if on_result is not None:
                     on_result(index, outcome)
@@ -136,7 +139,7 @@ class Engine:
                 )
             else:
                 outcomes = await asyncio.gather(
-                    *(self._run_one(fn, item, t) for item, t in zip(items, timeouts))
+                    *(self._run_one(fn, item, t) for item, t in zip(items, timeouts, strict=True))
                 )
                 deliver(indices, list(outcomes))
 
@@ -183,10 +186,12 @@ class Engine:
         return outcome if isinstance(outcome, list) else [outcome] * len(items)
 
 
-async def _with_deadline(awaitable: Any, timeout: float) -> Any:
+async def _with_deadline(awaitable: Awaitable[_T], timeout: float) -> _T | Outcome:
     start = time.perf_counter()
     try:
         return await asyncio.wait_for(awaitable, timeout)
     except asyncio.TimeoutError:
         elapsed = (time.perf_counter() - start) * 1000.0
-        return failure("timeout", f"the reward function ran past its {timeout:g}s deadline", elapsed)
+        return failure(
+            "timeout", f"the reward function ran past its {timeout:g}s deadline", elapsed
+        )

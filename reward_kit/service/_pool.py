@@ -16,7 +16,8 @@ import multiprocessing
 import signal
 import sys
 import threading
-from concurrent.futures import Future, TimeoutError as FutureTimeout
+from concurrent.futures import Future
+from concurrent.futures import TimeoutError as FutureTimeout
 from typing import Any
 
 from .._errors import ConfigurationError
@@ -150,7 +151,7 @@ class ProcessExecutor:
             args = (name, [items[i] for i in pending], chunk_timeouts, budget)
             report = await self._call(_worker.run_chunk, args, hard)
             if isinstance(report, list):
-                for index, outcome in zip(pending, report):
+                for index, outcome in zip(pending, report, strict=False):
                     results[index] = outcome
                 pending = pending[len(report) :]
                 continue
@@ -209,4 +210,3 @@ def _is_broken_pool(error: BaseException) -> bool:
         isinstance(error, RuntimeError)
         and ("not active" in str(error) or "Unexpected error" in str(error))
     )
-

@@ -85,9 +85,7 @@ class Service:
         return parse_json(b"".join(chunks))
 
     def override_timeout(self, request: Request) -> float | None:
-        return parse_timeout(
-            request.query_params.get("timeout"), maximum=self.settings.max_timeout
-        )
+        return parse_timeout(request.query_params.get("timeout"), maximum=self.settings.max_timeout)
 
     def timeout_for(self, fn: RewardFunction[Any], override: float | None) -> float:
         return override or fn.timeout or self.settings.timeout
@@ -150,7 +148,7 @@ class Service:
                     continue
                 calls.append(Call(fn, item, self.timeout_for(fn, override)))
                 slots.append(index)
-            for index, outcome in zip(slots, await self.engine.run(calls)):
+            for index, outcome in zip(slots, await self.engine.run(calls), strict=True):
                 outcomes[index] = outcome
         results = [o.to_json(i) for i, o in enumerate(outcomes) if o is not None]
         return json_response({"results": results})

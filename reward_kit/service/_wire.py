@@ -8,10 +8,10 @@ remote ``RewardFunction`` (a flat body whose extra keys are kwargs).
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any
+from typing import Annotated, Any
 
 import orjson
-from pydantic import ConfigDict, TypeAdapter, ValidationError, with_config
+from pydantic import ConfigDict, Field, TypeAdapter, ValidationError, with_config
 from typing_extensions import NotRequired, Required, TypedDict
 
 from .._calling import format_validation_error
@@ -40,7 +40,7 @@ class _MessageIn(TypedDict, total=False):
 
 
 class _ItemIn(TypedDict, total=False):
-    messages: Required[list[_MessageIn]]
+    messages: Required[Annotated[list[_MessageIn], Field(min_length=1)]]
     ground_truth: Any
     tools: list[Any] | None
     kwargs: dict[str, Any]

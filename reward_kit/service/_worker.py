@@ -56,7 +56,7 @@ def initialize(
         try:
             fn = resolve_source(source)
             fn.resources()
-        except BaseException as error:  # noqa: BLE001 - see docstring: report per item instead
+        except BaseException as error:
             _broken[name] = f"{name!r} could not be loaded in the worker: {error}"
             logger.error("worker %s: %s", name, _broken[name])
             continue
@@ -102,7 +102,7 @@ def run_chunk(name: str, items: list[Item], timeouts: list[float], budget: float
         return [failure("error", fn)] * len(items)
     outcomes: list[Outcome] = []
     chunk_start = time.monotonic()
-    for item, timeout in zip(items, timeouts):
+    for item, timeout in zip(items, timeouts, strict=True):
         start = time.perf_counter()
         try:
             with _soft_deadline(timeout):

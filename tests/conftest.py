@@ -1,0 +1,81 @@
+"""Shared fixtures: a clean RK_* environment, real servers on loopback, integration gating."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+FIXTURES = Path(__file__).resolve().parent / "fixtures"
+HOSTILE = str(FIXTURES / "hostile.py")
+QUICKSTART = str(ROOT / "examples" / "quickstart" / "rewards.py")
+
+
+def require_integration(*tools: str, reason: str = "") -> None:
+    """Skip (or, under RK_REQUIRE_INTEGRATION=1 as in CI, fail) when system tools are missing."""
+    missing = [t for t in tools if shutil.which(t) is None]
+    if not missing:
+        return
+    why = reason or f"needs {', '.join(missing)} (installed by .ci/run)"
+    if os.environ.get("RK_REQUIRE_INTEGRATION") == "1":
+        pytest.fail(f"RK_REQUIRE_INTEGRATION=1 but {why}")
+    pytest.skip(why)
+
+
+@pytest.fixture(autouse=True)
+def _clean_rk_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    # Settings come from RK_* variables; a developer's shell must not leak into tests.
+    for name in list(os.environ):
+        if name.startswith("RK_") and name != "RK_REQUIRE_INTEGRATION":
+            monkeypatch.delenv(name)
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+class LiveServer:
+    """A real uvicorn server on 127.0.0.1 in a background thread (the httpx test pattern)."""
+
+    def __init__(self, app: Any, **config: Any) -> None:
+        import uvicorn
+
+        self.port = free_port()
+        self.config = uvicorn.Config(
+            app, host="127.0.0.1", port=self.port, log_level="warning", lifespan="on", **config
+        )
+        self.server = uvicorn.Server(self.config)
+        self.thread = threading.Thread(target=self.server.run, daemon=True)
+
+    @property
+    def url(self) -> str:
+        scheme = "https" if self.config.ssl_certfile else "http"
+        return f"{scheme}://127.0.0.1:{self.port}"
+
+    def __enter__(self) -> LiveServer:
+        self.thread.start()
+        deadline = time.monotonic() + 60
+        while not self.server.started:
+            if not self.thread.is_alive() or time.monotonic() > deadline:
+                raise RuntimeError("the test server did not start")
+            time.sleep(0.02)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.server.should_exit = True
+        self.thread.join(timeout=30)
+
+
+@pytest.fixture
+def live_server() -> type[LiveServer]:
+    """Use as ``with live_server(app) as server: httpx.get(server.url + "/health")``."""
+    return LiveServer
