@@ -62,7 +62,7 @@ def test_sources_resolve_back_to_the_same_function() -> None:
         (str(LOADER / "broken_syntax.py"), r"SyntaxError at .*broken_syntax\.py:3"),
         (
             str(LOADER / "broken_runtime.py"),
-            r"ZeroDivisionError at .*broken_runtime\.py:4: division by zero",
+            r"ZeroDivisionError at .*broken_runtime\.py:2: division by zero",
         ),
         (str(LOADER / "missing.py"), "no such file"),
         (str(LOADER / "empty.py"), "no @reward_function found"),
