@@ -1,0 +1,63 @@
+"""`make bench`: run every bench/bench_*.py and write their markdown into docs/benchmarks.md."""
+
+from __future__ import annotations
+
+import datetime
+import os
+import platform
+import subprocess
+import sys
+from importlib import metadata
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+PACKAGES = ["reward-kit", "fastapi", "uvicorn", "pydantic", "pebble", "orjson", "httpx"]
+
+
+def machine() -> str:
+    cpu = "unknown CPU"
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    versions = []
+    for name in PACKAGES:
+        try:
+            versions.append(f"{name} {metadata.version(name)}")
+        except metadata.PackageNotFoundError:
+            continue
+    return (
+        f"- Machine: {len(os.sched_getaffinity(0))} cores ({cpu}), Python "
+        f"{platform.python_version()}, {platform.system()} {platform.release()}\n"
+        f"- Versions: {', '.join(versions)}\n"
+        f"- Run: {datetime.datetime.now(datetime.timezone.utc):%Y-%m-%d %H:%M} UTC with "
+        "`make bench` (`python bench/run.py`); every figure is a median of "
+        f"{os.environ.get('RK_BENCH_RUNS', '5')} runs, stated against a baseline measured in "
+        "the same run. Absolute numbers on a shared 2-core VM vary by +-15%; read the ratios."
+    )
+
+
+def main() -> None:
+    only = sys.argv[1:]
+    scripts = sorted((ROOT / "bench").glob("bench_*.py"))
+    sections = []
+    for script in scripts:
+        if only and script.stem not in only:
+            continue
+        print(f"running {script.name} ...", file=sys.stderr)
+        result = subprocess.run([sys.executable, str(script)], capture_output=True, text=True,
+                                cwd=ROOT, check=False)
+        if result.returncode != 0:
+            sections.append(f"## {script.stem}\n\nFAILED:\n\n```\n{result.stderr[-3000:]}\n```")
+        else:
+            sections.append(result.stdout.strip())
+    text = "# Benchmarks\n\n" + machine() + "\n\n" + "\n\n".join(sections) + "\n"
+    (ROOT / "docs" / "benchmarks.md").write_text(text)
+    print(text)
+
+
+if __name__ == "__main__":
+    main()
