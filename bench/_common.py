@@ -29,10 +29,20 @@ def free_port() -> int:
 def rk_serve(*args: str, env: dict[str, str] | None = None) -> Iterator[str]:
     """Run `rk-serve ARGS` on a free loopback port until the block ends; yields the base URL."""
     port = free_port()
-    command = [str(Path(sys.executable).parent / "rk-serve"), *args, "--port", str(port),
-               "--log-level", "warning"]
-    process = subprocess.Popen(command, env={**os.environ, **(env or {})},
-                               stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    command = [
+        str(Path(sys.executable).parent / "rk-serve"),
+        *args,
+        "--port",
+        str(port),
+        "--log-level",
+        "warning",
+    ]
+    process = subprocess.Popen(
+        command,
+        env={**os.environ, **(env or {})},
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+    )
     url = f"http://127.0.0.1:{port}"
     try:
         deadline = time.monotonic() + 60
@@ -57,7 +67,7 @@ def median_of(measure: Callable[[], float], runs: int = RUNS) -> tuple[float, li
 
 def percentile(values: Sequence[float], q: float) -> float:
     ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(round(q / 100 * (len(ordered) - 1))))]
+    return ordered[min(len(ordered) - 1, round(q / 100 * (len(ordered) - 1)))]
 
 
 def table(header: Sequence[str], rows: Sequence[Sequence[object]]) -> str:

@@ -15,9 +15,9 @@ import time
 import httpx
 
 sys.path.insert(0, os.path.dirname(__file__))
-from _common import ROOT, RUNS, median_of, percentile, rk_serve, table  # noqa: E402
+from _common import ROOT, RUNS, median_of, percentile, rk_serve, table
 
-from reward_kit import load_functions  # noqa: E402
+from reward_kit import load_functions
 
 FIXTURES = ROOT / "tests" / "fixtures"
 MESSAGES = [{"role": "user", "content": "2+2?"}, {"role": "assistant", "content": "4"}]
@@ -54,8 +54,11 @@ def trivial_batch() -> list[str]:
             ["path", "ms per 1,000 items (median)", "ratio"],
             [
                 ["in-process loop (baseline)", f"{local:.2f}", "1.00x"],
-                ["rk-serve `/batch_evaluate`, 2 workers, HTTP round trip", f"{served:.2f}",
-                 f"{served / local:.2f}x"],
+                [
+                    "rk-serve `/batch_evaluate`, 2 workers, HTTP round trip",
+                    f"{served:.2f}",
+                    f"{served / local:.2f}x",
+                ],
             ],
         ),
         "",
@@ -112,9 +115,12 @@ def cpu_bound() -> list[str]:
             ["path", "items/s (median)", "ratio"],
             [
                 ["sequential in-process loop (baseline)", f"{baseline:.0f}", "1.00x"],
-                [f"rk-serve `/batch_evaluate`, {cores} workers", f"{pooled:.0f}",
-                 f"{speedup:.2f}x (goal >= 1.8x on 2 cores: "
-                 f"{'met' if speedup >= 1.8 else 'NOT met'})"],
+                [
+                    f"rk-serve `/batch_evaluate`, {cores} workers",
+                    f"{pooled:.0f}",
+                    f"{speedup:.2f}x (goal >= 1.8x on 2 cores: "
+                    f"{'met' if speedup >= 1.8 else 'NOT met'})",
+                ],
             ],
         ),
         "",
@@ -122,8 +128,15 @@ def cpu_bound() -> list[str]:
         "",
         table(
             ["probes", "p50 ms", "p99 ms", "max ms", "goal"],
-            [[len(health_ms), f"{percentile(health_ms, 50):.1f}", f"{p99:.1f}",
-              f"{max(health_ms):.1f}", f"p99 < 50 ms: {'met' if p99 < 50 else 'NOT met'}"]],
+            [
+                [
+                    len(health_ms),
+                    f"{percentile(health_ms, 50):.1f}",
+                    f"{p99:.1f}",
+                    f"{max(health_ms):.1f}",
+                    f"p99 < 50 ms: {'met' if p99 < 50 else 'NOT met'}",
+                ]
+            ],
         ),
     ]
 

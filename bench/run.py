@@ -48,8 +48,9 @@ def main() -> None:
         if only and script.stem not in only:
             continue
         print(f"running {script.name} ...", file=sys.stderr)
-        result = subprocess.run([sys.executable, str(script)], capture_output=True, text=True,
-                                cwd=ROOT, check=False)
+        result = subprocess.run(
+            [sys.executable, str(script)], capture_output=True, text=True, cwd=ROOT, check=False
+        )
         if result.returncode != 0:
             sections.append(f"## {script.stem}\n\nFAILED:\n\n```\n{result.stderr[-3000:]}\n```")
         else:
