@@ -17,6 +17,7 @@ from collections.abc import Awaitable, Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, NamedTuple, TypeVar
 
+from .._errors import ConfigurationError
 from .._function import RewardFunction
 from ._outcome import (
     Item,
@@ -78,18 +79,29 @@ class Engine:
         self._threads: ThreadPoolExecutor | None = None
         self._started = False
 
-    async def start(self, *, warm_up: bool = True) -> None:
+    async def start(self) -> None:
+        """Start the workers and run every ``setup``; a function that cannot start is a
+        :class:`ConfigurationError` now rather than an error on each of its items later."""
         if self._started:
             return
         self._started = True
+        loop = asyncio.get_running_loop()
         if any(fn.isolation == "thread" for fn in self.functions.values()):
             self._threads = ThreadPoolExecutor(
                 max_workers=max(4, self.workers * 4), thread_name_prefix="rk-reward"
             )
+        for fn in self.functions.values():
+            if fn.isolation != "process" and fn.setup is not None:
+                try:
+                    await loop.run_in_executor(self._threads, fn.resources)
+                except Exception as error:
+                    raise ConfigurationError(
+                        f"setup of reward function {fn.name!r} failed: {type(error).__name__}: "
+                        f"{error}"
+                    ) from error
         if self._process is not None:
-            await asyncio.get_running_loop().run_in_executor(None, self._process.start)
-            if warm_up:
-                await self._process.warm_up()
+            await loop.run_in_executor(None, self._process.start)
+            await self._process.check_loaded()
 
     async def close(self) -> None:
         if self._process is not None:

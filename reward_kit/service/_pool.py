@@ -197,10 +197,15 @@ class ProcessExecutor:
                 await asyncio.get_running_loop().run_in_executor(None, self._recover, generation)
         return failure("crashed", "the worker pool kept breaking; see the server log")
 
-    async def warm_up(self) -> None:
-        """Wait until every worker has started and run its setup."""
-        futures = [self._schedule(_worker.ping, (), 600)[0] for _ in range(self.workers)]
-        await asyncio.gather(*(asyncio.wrap_future(f) for f in futures), return_exceptions=True)
+    async def check_loaded(self) -> None:
+        """Wait for a worker to load the targets; fail fast if one could not load or set up."""
+        future, _ = self._schedule(_worker.load_report, (), 600)
+        broken: dict[str, str] = await asyncio.wrap_future(future)
+        if broken:
+            raise ConfigurationError(
+                "reward functions failed to start in the worker processes: "
+                + "; ".join(broken.values())
+            )
 
 
 def _is_broken_pool(error: BaseException) -> bool:
