@@ -70,5 +70,6 @@ def _print_hint(host: str, port: int, names: list[str], has_auth: bool) -> None:
     base = f"http://{'127.0.0.1' if host in ('0.0.0.0', '::') else host}:{port}"
     auth = ' -H "Authorization: Bearer $RK_API_KEY"' if has_auth else ""
     click.echo(f"reward-kit: serving {', '.join(names)} on {base}")
-    click.echo(f"  try: curl -s {base}/evaluate/{names[0]}{auth} -H 'content-type: application/json' \\")
+    header = "-H 'content-type: application/json'"
+    click.echo(f"  try: curl -s {base}/evaluate/{names[0]}{auth} {header} \\")
     click.echo(f"         -d '{_EXAMPLE_BODY}'")

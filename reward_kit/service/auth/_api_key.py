@@ -77,7 +77,9 @@ class ApiKeyAuthenticator:
             raise ConfigurationError("api-key auth needs at least one key")
 
     @classmethod
-    def from_entries(cls, entries: Iterable[str], *, origin: str = "RK_API_KEYS") -> ApiKeyAuthenticator:
+    def from_entries(
+        cls, entries: Iterable[str], *, origin: str = "RK_API_KEYS"
+    ) -> ApiKeyAuthenticator:
         return cls(keys=parse_key_entries(entries, origin=origin))
 
     @classmethod
@@ -85,7 +87,9 @@ class ApiKeyAuthenticator:
         try:
             text = Path(path).read_text()
         except OSError as error:
-            raise ConfigurationError(f"cannot read the API key file {path!r}: {error.strerror}") from None
+            raise ConfigurationError(
+                f"cannot read the API key file {path!r}: {error.strerror}"
+            ) from None
         return cls(keys=parse_key_entries(text.splitlines(), origin=path))
 
     @staticmethod
