@@ -18,7 +18,7 @@ $(VENV)/.server-installed: pyproject.toml | $(BIN)/python
 	@touch $@
 
 $(VENV)/.dev-installed: pyproject.toml | $(BIN)/python
-	$(BIN)/pip install --quiet '$(TORCH)' -e '.[dev]'
+	$(BIN)/pip install --quiet '$(TORCH)' -e '.[dev,trl]'
 	@touch $@ $(VENV)/.server-installed
 
 serve: $(VENV)/.server-installed

@@ -229,6 +229,14 @@ class EvaluatorUnavailable(RewardKitError):
     code = "unavailable"
 
 
+_BY_STATUS: dict[int, type[RewardKitError]] = {
+    401: AuthenticationError,
+    403: PermissionDenied,
+    413: PayloadTooLarge,
+    429: Overloaded,
+}
+
+
 def error_class_for_code(code: str) -> type[RewardKitError] | None:
     """The exception class registered for a wire ``code``, if any."""
     return _BY_CODE.get(code)
@@ -237,14 +245,15 @@ def error_class_for_code(code: str) -> type[RewardKitError] | None:
 def error_from_response(status: int, payload: Any) -> RewardKitError:
     """Rebuild the exception the server raised from its status and JSON error body.
 
-    Unknown codes still give a useful class: 4xx -> :class:`RequestRejected`,
-    502/503/504 -> :class:`EvaluatorUnavailable`, anything else -> :class:`RewardKitError`.
+    Unknown codes still give a useful class: 401/403/429 -> their class, other 4xx ->
+    :class:`RequestRejected`, 502/503/504 -> :class:`EvaluatorUnavailable`, anything else ->
+    :class:`RewardKitError`. (Proxies and gateways answer without our body.)
     """
     code, message = "", f"HTTP {status}"
     if isinstance(payload, dict) and isinstance(payload.get("error"), dict):
         code = str(payload["error"].get("code", ""))
         message = str(payload["error"].get("message", message))
-    cls = _BY_CODE.get(code)
+    cls = _BY_CODE.get(code) or _BY_STATUS.get(status)
     if cls is None:
         if 400 <= status < 500:
             cls = RequestRejected

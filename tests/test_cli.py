@@ -178,3 +178,19 @@ def test_rk_serve_refuses_public_bind_without_auth() -> None:
     )
     assert result.returncode == 1
     assert "refusing to serve on 0.0.0.0 without authentication" in result.stderr
+
+
+def test_rk_serve_stops_with_one_line_when_a_setup_fails() -> None:
+    rk_serve = Path(sys.executable).parent / "rk-serve"
+    broken = str(ROOT / "tests" / "fixtures" / "setup" / "broken_setup.py")
+    result = subprocess.run(
+        [str(rk_serve), broken, "--port", str(free_port())],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert result.returncode == 1
+    assert "error: reward functions failed to start" in result.stderr
+    assert "missing.bin" in result.stderr
+    assert "Traceback" not in result.stderr

@@ -97,3 +97,10 @@ def test_errors_map_back_from_the_wire() -> None:
     unavailable = error_from_response(503, "<html>")
     assert unavailable.code == "unavailable"
     assert isinstance(unavailable, RewardKitError)
+
+
+def test_bare_gateway_statuses_map_to_their_class() -> None:
+    from reward_kit import AuthenticationError, Overloaded
+
+    assert type(error_from_response(429, "Too Many Requests")) is Overloaded
+    assert type(error_from_response(401, None)) is AuthenticationError

@@ -5,9 +5,12 @@ from __future__ import annotations
 import click
 
 from .._version import __version__
+from ._certs import certs_command
 from ._common import run_command
 from ._eval import eval_command
+from ._fireworks import fireworks_command
 from ._functions import functions_command
+from ._keys import keys_command
 from ._serve import serve_command
 
 __all__ = ["cli", "main", "serve_main"]
@@ -20,8 +23,11 @@ def cli() -> None:
 
 
 cli.add_command(serve_command)
+cli.add_command(keys_command)
+cli.add_command(certs_command)
 cli.add_command(eval_command)
 cli.add_command(functions_command)
+cli.add_command(fireworks_command)
 
 
 def main() -> None:

@@ -1,5 +1,37 @@
 """The thin client side of reward-kit (base install only: httpx + pydantic)."""
 
-from .auth import ApiKey, Credential
+from ._async_client import AsyncEvaluatorClient
+from ._client import EvaluatorClient
+from ._core import make_item
+from ._results import ItemError, ItemResult
+from ._trl import SyncTRLReward, TRLReward, trl_reward, trl_reward_sync
+from .auth import (
+    ApiKey,
+    AwsIamToken,
+    AwsSigV4,
+    Combined,
+    Credential,
+    GoogleIdToken,
+    MutualTLS,
+    from_profile,
+)
 
-__all__ = ["ApiKey", "Credential"]
+__all__ = [
+    "ApiKey",
+    "AsyncEvaluatorClient",
+    "AwsIamToken",
+    "AwsSigV4",
+    "Combined",
+    "Credential",
+    "EvaluatorClient",
+    "GoogleIdToken",
+    "ItemError",
+    "ItemResult",
+    "MutualTLS",
+    "SyncTRLReward",
+    "TRLReward",
+    "from_profile",
+    "make_item",
+    "trl_reward",
+    "trl_reward_sync",
+]

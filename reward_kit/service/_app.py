@@ -18,6 +18,7 @@ from .._function import RewardFunction
 from .._loader import load_functions
 from .._version import __version__
 from ._engine import Engine
+from ._openrlhf import add_openrlhf_route
 from ._routes import Service, json_response
 from ._schemas import REQUEST_BODIES, RESPONSES, component_schemas
 from ._settings import ServeSettings
@@ -73,7 +74,12 @@ def create_app(
     _error_handlers(app)
     _openapi(app)
     if authenticators:
-        app.add_middleware(AuthMiddleware, authenticators=authenticators)
+        app.add_middleware(
+            AuthMiddleware,
+            authenticators=authenticators,
+            failure_limit=settings.auth_failure_limit,
+            failure_window=settings.auth_failure_window,
+        )
     return app
 
 
@@ -110,6 +116,7 @@ def _routes(app: FastAPI, service: Service) -> None:
         app.add_api_route(
             path, service.batch_evaluate, methods=["POST"], tags=["evaluate"], **batch
         )
+    add_openrlhf_route(app, service)
 
 
 def _error_handlers(app: FastAPI) -> None:

@@ -18,6 +18,10 @@ from .._errors import ConfigurationError
 __all__ = ["ServeSettings"]
 
 LOG_LEVELS = ("critical", "error", "warning", "info", "debug")
+AUTH_MODES = ("api-key", "google-iam", "aws-iam", "mtls")
+# Google's JWKS (RS256) endpoint; the PEM-map form is https://www.googleapis.com/oauth2/v1/certs.
+GOOGLE_CERTS_URL = "https://www.googleapis.com/oauth2/v3/certs"
+GOOGLE_ISSUERS = ("accounts.google.com", "https://accounts.google.com")
 
 
 def _int(text: str) -> int:
@@ -42,6 +46,11 @@ def _bool(text: str) -> bool:
 
 def _list(text: str) -> tuple[str, ...]:
     return tuple(part.strip() for part in text.replace("\n", ",").split(",") if part.strip())
+
+
+def _semicolon_list(text: str) -> tuple[str, ...]:
+    # Certificate subjects (RFC 4514) contain commas, so their lists split on ';' and newlines.
+    return tuple(part.strip() for part in text.replace("\n", ";").split(";") if part.strip())
 
 
 def _env(name: str, parse: Callable[[str], Any]) -> dict[str, Any]:
@@ -72,6 +81,38 @@ class ServeSettings:
         default=False, metadata=_env("RK_ALLOW_UNAUTHENTICATED", _bool)
     )
     log_level: str = field(default="info", metadata=_env("RK_LOG_LEVEL", str))
+    # --- auth (see docs/auth.md) ---
+    auth: tuple[str, ...] = field(default=(), metadata=_env("RK_AUTH", _list))
+    google_audiences: tuple[str, ...] = field(
+        default=(), metadata=_env("RK_GOOGLE_AUDIENCES", _list)
+    )
+    google_certs_url: str = field(
+        default=GOOGLE_CERTS_URL, metadata=_env("RK_GOOGLE_CERTS_URL", str)
+    )
+    google_issuers: tuple[str, ...] = field(
+        default=GOOGLE_ISSUERS, metadata=_env("RK_GOOGLE_ISSUERS", _list)
+    )
+    google_allowed_emails: tuple[str, ...] = field(
+        default=(), metadata=_env("RK_GOOGLE_ALLOWED_EMAILS", _list)
+    )
+    aws_allowed_arns: tuple[str, ...] = field(
+        default=(), metadata=_env("RK_AWS_ALLOWED_ARNS", _list)
+    )
+    aws_sts_endpoint: str | None = field(default=None, metadata=_env("RK_AWS_STS_ENDPOINT", str))
+    aws_server_id: str | None = field(default=None, metadata=_env("RK_AWS_SERVER_ID", str))
+    ssl_certfile: str | None = field(default=None, metadata=_env("RK_SSL_CERTFILE", str))
+    ssl_keyfile: str | None = field(default=None, metadata=_env("RK_SSL_KEYFILE", str))
+    ssl_ca_certs: str | None = field(default=None, metadata=_env("RK_SSL_CA_CERTS", str))
+    mtls_allowed_subjects: tuple[str, ...] = field(
+        default=(), metadata=_env("RK_MTLS_ALLOWED_SUBJECTS", _semicolon_list)
+    )
+    mtls_allowed_uris: tuple[str, ...] = field(
+        default=(), metadata=_env("RK_MTLS_ALLOWED_URIS", _list)
+    )
+    auth_failure_limit: int = field(default=20, metadata=_env("RK_AUTH_FAILURE_LIMIT", _int))
+    auth_failure_window: float = field(
+        default=60.0, metadata=_env("RK_AUTH_FAILURE_WINDOW", _positive_float)
+    )
 
     def __post_init__(self) -> None:
         problems = []
@@ -90,8 +131,30 @@ class ServeSettings:
             )
         if self.log_level.lower() not in LOG_LEVELS:
             problems.append(f"log_level must be one of {', '.join(LOG_LEVELS)}")
+        problems += self._auth_problems()
         if problems:
             raise ConfigurationError("invalid settings: " + "; ".join(problems))
+
+    def _auth_problems(self) -> list[str]:
+        problems = [
+            f"unknown auth mode {mode!r} (known: {', '.join(AUTH_MODES)})"
+            for mode in self.auth
+            if mode not in AUTH_MODES
+        ]
+        if (self.ssl_keyfile or self.ssl_ca_certs) and not self.ssl_certfile:
+            problems.append("ssl_keyfile and ssl_ca_certs need ssl_certfile")
+        if self.auth_failure_limit < 0:
+            problems.append(
+                f"auth_failure_limit must be 0 (off) or more, got {self.auth_failure_limit}"
+            )
+        return problems
+
+    @property
+    def auth_modes(self) -> tuple[str, ...]:
+        """The modes in force: ``auth`` if given, else ``api-key`` when keys are configured."""
+        if self.auth:
+            return tuple(dict.fromkeys(self.auth))
+        return ("api-key",) if self.api_keys or self.api_key_file else ()
 
     @classmethod
     def resolve(cls, flags: Mapping[str, Any], environ: Mapping[str, str]) -> ServeSettings:

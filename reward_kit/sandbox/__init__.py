@@ -1,0 +1,12 @@
+"""Run model-written code safely: bubblewrap namespaces plus resource limits.
+
+>>> from reward_kit.sandbox import Sandbox, Limits
+>>> result = Sandbox(limits=Limits(wall_seconds=5)).run_python("print(1 + 1)")  # doctest: +SKIP
+>>> result.status, result.stdout  # doctest: +SKIP
+('ok', '2\\n')
+"""
+
+from ._config import Limits, RunResult, RunStatus, SandboxUnavailable
+from ._sandbox import Sandbox
+
+__all__ = ["Limits", "RunResult", "RunStatus", "Sandbox", "SandboxUnavailable"]

@@ -1,0 +1,149 @@
+"""The asyncio client: the twin of ``_client.EvaluatorClient`` over the same ``_core``."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any
+
+import httpx
+
+from .._errors import PayloadTooLarge
+from .._models import EvaluateResult
+from . import _core, _responses
+from ._client import build_config, split_item
+from ._core import DEFAULT_MAX_BATCH_BYTES, DEFAULT_TIMEOUT, ClientConfig, Request
+from ._results import ItemResult
+
+__all__ = ["AsyncEvaluatorClient"]
+
+
+class AsyncEvaluatorClient:
+    """Call a reward-kit evaluator from asyncio code.
+
+    >>> async with AsyncEvaluatorClient(url, auth=ApiKey(key)) as client:  # doctest: +SKIP
+    ...     results = await client.batch_evaluate(items, function="exact")
+    """
+
+    def __init__(
+        self,
+        url: str,
+        *,
+        auth: httpx.Auth | str | None = None,
+        timeout: float = DEFAULT_TIMEOUT,
+        max_retries: int = 3,
+        max_batch_items: int = 10_000,
+        max_batch_bytes: int = DEFAULT_MAX_BATCH_BYTES,
+        max_concurrency: int = 4,
+        transport: httpx.AsyncBaseTransport | None = None,
+        headers: Mapping[str, str] | None = None,
+    ) -> None:
+        self.config = build_config(
+            url,
+            auth=auth,
+            timeout=timeout,
+            max_retries=max_retries,
+            max_batch_items=max_batch_items,
+            max_batch_bytes=max_batch_bytes,
+            max_concurrency=max_concurrency,
+            transport=transport,
+            headers=headers,
+        )
+        self._http = httpx.AsyncClient(**self.config.httpx_options())
+
+    @classmethod
+    def from_config(cls, config: ClientConfig) -> AsyncEvaluatorClient:
+        client = cls.__new__(cls)
+        client.config = config
+        client._http = httpx.AsyncClient(**config.httpx_options())
+        return client
+
+    async def __aenter__(self) -> AsyncEvaluatorClient:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.aclose()
+
+    async def aclose(self) -> None:
+        await self._http.aclose()
+
+    async def _send(self, request: Request) -> httpx.Response:
+        for attempt in range(self.config.max_retries + 1):
+            try:
+                response = await self._http.request(
+                    request.method,
+                    request.path,
+                    content=request.content,
+                    headers={"content-type": "application/json"} if request.content else None,
+                )
+            except httpx.TransportError as error:
+                failure = _responses.transport_error(error, self.config.url)
+            else:
+                if response.is_success:
+                    return response
+                failure = _responses.response_error(response)
+            delay = self.config.retry_delay(attempt, failure)
+            if delay is None:
+                raise failure.error
+            await asyncio.sleep(delay)
+        raise AssertionError("unreachable: the last attempt either returns or raises")
+
+    async def health(self) -> dict[str, Any]:
+        """The server's ``GET /health`` answer (status, version, functions...)."""
+        return dict(_responses.parse_json(await self._send(Request("GET", "/health"))))
+
+    async def functions(self) -> list[dict[str, Any]]:
+        """What each served reward function is (name, doc, timeout, isolation...)."""
+        return list(
+            _responses.parse_json(await self._send(Request("GET", "/functions")))["functions"]
+        )
+
+    async def evaluate(
+        self,
+        messages: Sequence[Any],
+        ground_truth: Any = None,
+        *,
+        function: str | None = None,
+        tools: Sequence[Any] | None = None,
+        **kwargs: Any,
+    ) -> EvaluateResult:
+        """Score one conversation; the function's failure raises its typed error."""
+        item = _core.make_item(messages, ground_truth, tools=tools, kwargs=kwargs)
+        response = await self._send(self.config.evaluate_request(item, function))
+        return _responses.parse_evaluate(response)
+
+    async def batch_evaluate(
+        self, items: Iterable[Mapping[str, Any]], *, function: str | None = None
+    ) -> list[ItemResult]:
+        """Score many items; one :class:`ItemResult` per item, in input order. Chunks go out
+        at most ``max_concurrency`` at a time (a few large requests beat many small ones)."""
+        encoded = [_core.dumps(_core.make_item(**split_item(item))) for item in items]
+        chunks = self.config.plan_chunks(encoded)
+        gate = asyncio.Semaphore(self.config.max_concurrency)
+
+        async def run(chunk: range) -> list[ItemResult]:
+            async with gate:
+                return await self._chunk(encoded, chunk, function)
+
+        tasks = [asyncio.ensure_future(run(chunk)) for chunk in chunks]
+        try:
+            parts = await asyncio.gather(*tasks)
+        except BaseException:
+            for task in tasks:  # one chunk failed for good: stop sending the rest
+                task.cancel()
+            raise
+        return _responses.assemble(len(encoded), parts)
+
+    async def _chunk(
+        self, encoded: list[bytes], chunk: range, function: str | None
+    ) -> list[ItemResult]:
+        request = self.config.batch_request(encoded[chunk.start : chunk.stop], function)
+        try:
+            return _responses.parse_batch(await self._send(request), chunk)
+        except PayloadTooLarge as error:
+            if len(chunk) == 1:
+                return _responses.oversize_results(chunk, error)
+            results: list[ItemResult] = []
+            for half in _responses.halves(chunk):
+                results.extend(await self._chunk(encoded, half, function))
+            return results

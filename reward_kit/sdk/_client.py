@@ -1,0 +1,164 @@
+"""The blocking client. Behaviour lives in ``_core``; this file only does the I/O."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterable, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+
+import httpx
+
+from .._errors import PayloadTooLarge
+from .._models import EvaluateResult
+from . import _core, _responses
+from ._core import DEFAULT_MAX_BATCH_BYTES, DEFAULT_TIMEOUT, ClientConfig, Request
+from ._results import ItemResult
+
+__all__ = ["EvaluatorClient", "build_config", "split_item"]
+
+
+def build_config(url: str, **options: Any) -> ClientConfig:
+    """A :class:`ClientConfig`; a plain string ``auth`` is taken as an API key."""
+    auth = options.get("auth")
+    if isinstance(auth, str):
+        from ._credentials import ApiKey
+
+        options["auth"] = ApiKey(auth)
+    return ClientConfig(url=url, **{k: v for k, v in options.items() if v is not None})
+
+
+class EvaluatorClient:
+    """Call a reward-kit evaluator from blocking code.
+
+    >>> with EvaluatorClient("http://127.0.0.1:8000", auth=ApiKey(key)) as client:  # doctest: +SKIP
+    ...     client.evaluate([{"role": "user", "content": "2+2?"},
+    ...                      {"role": "assistant", "content": "4"}], "4", function="exact").score
+    1.0
+    """
+
+    def __init__(
+        self,
+        url: str,
+        *,
+        auth: httpx.Auth | str | None = None,
+        timeout: float = DEFAULT_TIMEOUT,
+        max_retries: int = 3,
+        max_batch_items: int = 10_000,
+        max_batch_bytes: int = DEFAULT_MAX_BATCH_BYTES,
+        max_concurrency: int = 4,
+        transport: httpx.BaseTransport | None = None,
+        headers: Mapping[str, str] | None = None,
+    ) -> None:
+        self.config = build_config(
+            url,
+            auth=auth,
+            timeout=timeout,
+            max_retries=max_retries,
+            max_batch_items=max_batch_items,
+            max_batch_bytes=max_batch_bytes,
+            max_concurrency=max_concurrency,
+            transport=transport,
+            headers=headers,
+        )
+        self._http = httpx.Client(**self.config.httpx_options())
+
+    @classmethod
+    def from_config(cls, config: ClientConfig) -> EvaluatorClient:
+        client = cls.__new__(cls)
+        client.config = config
+        client._http = httpx.Client(**config.httpx_options())
+        return client
+
+    def __enter__(self) -> EvaluatorClient:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        self._http.close()
+
+    def _send(self, request: Request) -> httpx.Response:
+        for attempt in range(self.config.max_retries + 1):
+            try:
+                response = self._http.request(
+                    request.method,
+                    request.path,
+                    content=request.content,
+                    headers={"content-type": "application/json"} if request.content else None,
+                )
+            except httpx.TransportError as error:
+                failure = _responses.transport_error(error, self.config.url)
+            else:
+                if response.is_success:
+                    return response
+                failure = _responses.response_error(response)
+            delay = self.config.retry_delay(attempt, failure)
+            if delay is None:
+                raise failure.error
+            time.sleep(delay)
+        raise AssertionError("unreachable: the last attempt either returns or raises")
+
+    def health(self) -> dict[str, Any]:
+        """The server's ``GET /health`` answer (status, version, functions...)."""
+        return dict(_responses.parse_json(self._send(Request("GET", "/health"))))
+
+    def functions(self) -> list[dict[str, Any]]:
+        """What each served reward function is (name, doc, timeout, isolation...)."""
+        return list(_responses.parse_json(self._send(Request("GET", "/functions")))["functions"])
+
+    def evaluate(
+        self,
+        messages: Sequence[Any],
+        ground_truth: Any = None,
+        *,
+        function: str | None = None,
+        tools: Sequence[Any] | None = None,
+        **kwargs: Any,
+    ) -> EvaluateResult:
+        """Score one conversation; the function's failure raises its typed error."""
+        item = _core.make_item(messages, ground_truth, tools=tools, kwargs=kwargs)
+        return _responses.parse_evaluate(self._send(self.config.evaluate_request(item, function)))
+
+    def batch_evaluate(
+        self, items: Iterable[Mapping[str, Any]], *, function: str | None = None
+    ) -> list[ItemResult]:
+        """Score many items (``{"messages", "ground_truth", "tools", "kwargs"}`` dicts, as made
+        by :func:`make_item`); one :class:`ItemResult` per item, in input order."""
+        encoded = [_core.dumps(_core.make_item(**split_item(item))) for item in items]
+        chunks = self.config.plan_chunks(encoded)
+        if len(chunks) <= 1 or self.config.max_concurrency == 1:
+            parts = [self._chunk(encoded, c, function) for c in chunks]
+        else:
+            with ThreadPoolExecutor(min(self.config.max_concurrency, len(chunks))) as pool:
+                parts = list(pool.map(lambda c: self._chunk(encoded, c, function), chunks))
+        return _responses.assemble(len(encoded), parts)
+
+    def _chunk(self, encoded: list[bytes], chunk: range, function: str | None) -> list[ItemResult]:
+        request = self.config.batch_request(encoded[chunk.start : chunk.stop], function)
+        try:
+            return _responses.parse_batch(self._send(request), chunk)
+        except PayloadTooLarge as error:
+            # The server's limit is below ours: halve until it fits; a lone item fails alone.
+            if len(chunk) == 1:
+                return _responses.oversize_results(chunk, error)
+            return [
+                r for half in _responses.halves(chunk) for r in self._chunk(encoded, half, function)
+            ]
+
+
+def split_item(item: Mapping[str, Any]) -> dict[str, Any]:
+    """Accept wire-shaped items; unknown top-level keys become kwargs, as on the server."""
+    known = {"messages", "ground_truth", "tools", "kwargs", "function"}
+    if "messages" not in item:
+        raise ValueError("each batch item needs 'messages'")
+    kwargs = dict(item.get("kwargs") or {})
+    kwargs.update({k: v for k, v in item.items() if k not in known})
+    return {
+        "messages": item["messages"],
+        "ground_truth": item.get("ground_truth"),
+        "tools": item.get("tools"),
+        "kwargs": kwargs,
+        "function": item.get("function"),
+    }

@@ -1,0 +1,203 @@
+"""The I/O-free core shared by :class:`EvaluatorClient` and :class:`AsyncEvaluatorClient`.
+
+Everything that decides *what* to send and *what an answer means* lives here: request
+building, splitting a batch by items and bytes, retry decisions, and response parsing. The two
+clients only do the I/O (httpx.Client against httpx.AsyncClient, time.sleep against
+asyncio.sleep), so they cannot drift apart on behaviour (the httpx/BentoML pattern).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import random
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any, NamedTuple
+from urllib.parse import quote
+
+import httpx
+
+from .._errors import (
+    RewardKitError,
+)
+from .._version import __version__
+
+orjson: Any = None
+# orjson is ~3x faster on large batches, but the base install must not need it.
+with contextlib.suppress(ImportError):
+    import orjson
+
+__all__ = ["DEFAULT_TIMEOUT", "ClientConfig", "Failure", "Request", "dumps", "loads", "make_item"]
+
+DEFAULT_TIMEOUT = 120.0
+# A batch is one request; its size limit must stay under the server's 16 MiB default with room
+# for the envelope. A smaller server limit is handled by splitting on 413 (see split_on_413).
+DEFAULT_MAX_BATCH_BYTES = 8 * 1024 * 1024
+RETRY_STATUSES = frozenset({429, 502, 503, 504})
+# Connect failures never reached the server. Read timeouts and dropped keep-alive connections
+# may have: retrying is still safe because an evaluation has no side effects on the server.
+RETRY_EXCEPTIONS = (
+    httpx.ConnectError,
+    httpx.ConnectTimeout,
+    httpx.ReadTimeout,
+    httpx.RemoteProtocolError,
+    httpx.PoolTimeout,
+)
+
+
+def dumps(value: Any) -> bytes:
+    """JSON-encode with orjson when installed (numpy values allowed), else the stdlib."""
+    if orjson is not None:
+        return bytes(orjson.dumps(value, option=orjson.OPT_SERIALIZE_NUMPY))
+    return json.dumps(value, separators=(",", ":"), ensure_ascii=False, default=_builtin).encode()
+
+
+def _builtin(value: Any) -> Any:
+    # numpy arrays and scalars (verl's extra_info, datasets columns) without importing numpy
+    if hasattr(value, "tolist"):
+        return value.tolist()
+    raise TypeError(f"{type(value).__name__} is not JSON serializable")
+
+
+def loads(body: bytes) -> Any:
+    return orjson.loads(body) if orjson is not None else json.loads(body)
+
+
+def _plain(value: Any) -> Any:
+    """pydantic models (Message, EvaluateResult...) become dicts; the rest passes through."""
+    if hasattr(value, "model_dump"):
+        return value.model_dump(mode="json", exclude_none=True)
+    if isinstance(value, (list, tuple)):
+        return [_plain(v) for v in value]
+    if isinstance(value, dict):
+        return {k: _plain(v) for k, v in value.items()}
+    return value
+
+
+def make_item(
+    messages: Sequence[Any],
+    ground_truth: Any = None,
+    *,
+    tools: Sequence[Any] | None = None,
+    kwargs: Mapping[str, Any] | None = None,
+    function: str | None = None,
+) -> dict[str, Any]:
+    """One wire item. ``kwargs`` travel in their own field so no column name can clash with
+    ``messages``/``function``.
+
+    >>> make_item([{"role": "user", "content": "hi"}], "x")
+    {'messages': [{'role': 'user', 'content': 'hi'}], 'ground_truth': 'x'}
+    """
+    item: dict[str, Any] = {"messages": _plain(list(messages))}
+    if ground_truth is not None:
+        item["ground_truth"] = _plain(ground_truth)
+    if tools is not None:
+        item["tools"] = _plain(list(tools))
+    if kwargs:
+        item["kwargs"] = _plain(dict(kwargs))
+    if function is not None:  # per-item routing inside a batch
+        item["function"] = function
+    return item
+
+
+class Request(NamedTuple):
+    method: str
+    path: str
+    content: bytes | None = None
+
+
+class Failure(NamedTuple):
+    """One failed attempt: the typed error to raise, and whether another attempt may help."""
+
+    error: RewardKitError
+    retryable: bool
+
+
+@dataclass(frozen=True, kw_only=True)
+class ClientConfig:
+    """Everything a client is built from. Plain data, so a TRL reward holding one pickles."""
+
+    url: str
+    auth: httpx.Auth | None = None
+    timeout: float = DEFAULT_TIMEOUT
+    connect_timeout: float = 10.0
+    max_retries: int = 3
+    max_batch_items: int = 10_000
+    max_batch_bytes: int = DEFAULT_MAX_BATCH_BYTES
+    max_concurrency: int = 4
+    backoff_base: float = 0.5
+    backoff_max: float = 30.0
+    transport: Any = None
+    headers: Mapping[str, str] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        if not self.url.startswith(("http://", "https://")):
+            raise ValueError(f"url must start with http:// or https://, got {self.url!r}")
+        for name in ("max_batch_items", "max_batch_bytes", "max_concurrency"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"{name} must be at least 1, got {getattr(self, name)}")
+        if self.max_retries < 0:
+            raise ValueError(f"max_retries must be 0 or more, got {self.max_retries}")
+        if self.timeout <= 0:
+            raise ValueError(f"timeout must be positive, got {self.timeout}")
+
+    def httpx_options(self) -> dict[str, Any]:
+        """Keyword arguments for ``httpx.Client`` / ``httpx.AsyncClient``."""
+        options: dict[str, Any] = {
+            "base_url": self.url.rstrip("/"),
+            "timeout": httpx.Timeout(self.timeout, connect=min(self.connect_timeout, self.timeout)),
+            "headers": {"user-agent": f"reward-kit/{__version__}", **self.headers},
+            "auth": self.auth,
+        }
+        if self.transport is not None:
+            options["transport"] = self.transport
+        client_options = getattr(self.auth, "client_options", None)
+        if callable(client_options):  # reward-kit credentials may set verify= (mutual TLS)
+            options.update(client_options())
+        return options
+
+    # -- requests --------------------------------------------------------------------------
+
+    def evaluate_request(self, item: dict[str, Any], function: str | None) -> Request:
+        path = f"/evaluate/{quote(function, safe='')}" if function else "/evaluate"
+        return Request("POST", path, dumps(item))
+
+    def batch_request(self, encoded: Sequence[bytes], function: str | None) -> Request:
+        # Items are encoded once, up front, so splitting knows exact sizes and a retry or a
+        # split re-sends the same bytes instead of re-encoding.
+        body = b'{"items":[' + b",".join(encoded) + b"]"
+        if function:
+            body += b',"function":' + dumps(function)
+        return Request("POST", "/batch_evaluate", body + b"}")
+
+    def plan_chunks(self, encoded: Sequence[bytes]) -> list[range]:
+        """Contiguous slices within ``max_batch_items`` and ``max_batch_bytes``, in order.
+        An item larger than the byte limit alone still gets its own chunk: the server decides.
+        """
+        chunks: list[range] = []
+        start, size = 0, 0
+        overhead = 64  # the envelope and a function name
+        for index, item in enumerate(encoded):
+            full = index - start >= self.max_batch_items
+            if index > start and (full or size + len(item) + 1 + overhead > self.max_batch_bytes):
+                chunks.append(range(start, index))
+                start, size = index, 0
+            size += len(item) + 1
+        if start < len(encoded):
+            chunks.append(range(start, len(encoded)))
+        return chunks
+
+    # -- retries ---------------------------------------------------------------------------
+
+    def retry_delay(self, attempt: int, failure: Failure) -> float | None:
+        """Seconds to wait before retry number ``attempt + 1``, or None to give up now."""
+        if attempt >= self.max_retries or not failure.retryable:
+            return None
+        backoff = min(self.backoff_max, self.backoff_base * 2**attempt)
+        error = failure.error
+        if error.retry_after is not None:
+            # Honour the server's wait; one longer than we would ever back off means "not
+            # soon", so give up with the typed error rather than stall a training step.
+            return error.retry_after if error.retry_after <= self.backoff_max else None
+        return random.uniform(backoff / 2, backoff)  # "equal jitter": never a 0 s retry storm

@@ -1,0 +1,129 @@
+"""Reading the evaluator's answers: typed errors (and whether to retry), results, and putting
+chunked batches back together. I/O-free, shared by both clients like ``_core``."""
+
+from __future__ import annotations
+
+import datetime
+from collections.abc import Iterable
+from email.utils import parsedate_to_datetime
+from typing import Any
+
+import httpx
+
+from .._errors import (
+    EvaluatorUnavailable,
+    PayloadTooLarge,
+    RewardKitError,
+    error_from_response,
+)
+from .._models import EvaluateResult
+from ._core import RETRY_EXCEPTIONS, RETRY_STATUSES, Failure, loads
+from ._results import ItemError, ItemResult
+
+__all__ = [
+    "assemble",
+    "halves",
+    "oversize_results",
+    "parse_batch",
+    "parse_evaluate",
+    "parse_json",
+    "response_error",
+    "transport_error",
+]
+
+
+def transport_error(error: httpx.TransportError, url: str) -> Failure:
+    """Turn an httpx failure into the typed error, and say whether it may be retried."""
+    kind = type(error).__name__
+    wrapped = EvaluatorUnavailable(f"could not reach the evaluator at {url}: {kind}: {error}")
+    return Failure(wrapped, isinstance(error, RETRY_EXCEPTIONS))
+
+
+def response_error(response: httpx.Response) -> Failure:
+    """The exception for a non-2xx answer, rebuilt from the server's error body."""
+    try:
+        payload = loads(response.content)
+    except ValueError:
+        payload = None
+    error = error_from_response(response.status_code, payload)
+    error.retry_after = _retry_after(response.headers.get("retry-after"))
+    # A 504 whose body says the *reward function* timed out is deterministic: retrying would
+    # just burn another full deadline. A gateway's 504 (no such body) is retried.
+    return Failure(error, response.status_code in RETRY_STATUSES and error.code != "timeout")
+
+
+def _retry_after(value: str | None) -> float | None:
+    if not value:
+        return None
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        pass
+    try:
+        when = parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    return max(0.0, (when - datetime.datetime.now(datetime.timezone.utc)).total_seconds())
+
+
+def parse_json(response: httpx.Response) -> Any:
+    try:
+        return loads(response.content)
+    except ValueError:
+        raise RewardKitError(
+            f"the evaluator answered {response.status_code} with a body that is not JSON"
+        ) from None
+
+
+def parse_evaluate(response: httpx.Response) -> EvaluateResult:
+    return EvaluateResult.model_validate(parse_json(response))
+
+
+def parse_batch(response: httpx.Response, chunk: range) -> list[ItemResult]:
+    """Results of one chunk, re-indexed to the caller's positions. Every position must be
+    answered exactly once: a short, long or duplicated answer is an error, never a guess."""
+    payload = parse_json(response)
+    results = payload.get("results") if isinstance(payload, dict) else None
+    if not isinstance(results, list) or len(results) != len(chunk):
+        got = len(results) if isinstance(results, list) else "no"
+        raise RewardKitError(f"the evaluator answered {got} results for {len(chunk)} items")
+    out: list[ItemResult | None] = [None] * len(chunk)
+    for raw in results:
+        index = raw.get("index") if isinstance(raw, dict) else None
+        if not isinstance(index, int) or not 0 <= index < len(chunk) or out[index] is not None:
+            raise RewardKitError(f"the evaluator answered a bad or repeated index {index!r}")
+        out[index] = ItemResult.from_wire(raw, chunk[index])
+    return [r for r in out if r is not None]
+
+
+def oversize_results(chunk: range, error: PayloadTooLarge) -> list[ItemResult]:
+    """A single item the server refuses as too large fails alone, in its slot."""
+    return [
+        ItemResult(
+            index=i,
+            status="invalid",
+            result=None,
+            error=ItemError(code=error.code, message=error.message),
+            duration_ms=0.0,
+        )
+        for i in chunk
+    ]
+
+
+def halves(chunk: range) -> tuple[range, range]:
+    middle = chunk.start + len(chunk) // 2
+    return range(chunk.start, middle), range(middle, chunk.stop)
+
+
+def assemble(size: int, parts: Iterable[list[ItemResult]]) -> list[ItemResult]:
+    """Put chunk results back in input order; refuse to return a list with a hole in it."""
+    slots: list[ItemResult | None] = [None] * size
+    for part in parts:
+        for result in part:
+            if slots[result.index] is not None:
+                raise RewardKitError(f"item {result.index} was answered twice")
+            slots[result.index] = result
+    missing = [i for i, r in enumerate(slots) if r is None]
+    if missing:
+        raise RewardKitError(f"{len(missing)} item(s) got no result, first {missing[0]}")
+    return [r for r in slots if r is not None]

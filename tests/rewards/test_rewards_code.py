@@ -1,0 +1,158 @@
+"""Code rewards, run for real in the bubblewrap sandbox; HumanEval as acceptance."""
+
+from __future__ import annotations
+
+import asyncio
+import textwrap
+import time
+from typing import Any
+
+import pytest
+
+from reward_kit import InvalidRequest
+from reward_kit.rewards import code_execution_reward, humaneval_problems, humaneval_reward
+from reward_kit.rewards.code import extract_code
+from reward_kit.service._engine import Call, Engine
+from reward_kit.service._outcome import Item
+
+pytestmark = [pytest.mark.integration, pytest.mark.usefixtures("needs_bwrap")]
+
+ADD = "```python\nimport sys\na, b = map(int, sys.stdin.read().split())\nprint(a + b)\n```"
+CASES = {"test_cases": [{"input": "1 2", "output": "3"}, {"input": "2 2\n", "output": "4\n"}]}
+
+
+def say(text: str) -> list[dict[str, Any]]:
+    return [{"role": "user", "content": "q"}, {"role": "assistant", "content": text}]
+
+
+def test_extract_code_prefers_the_last_python_block() -> None:
+    text = "```bash\nls\n```\n```python\nx = 1\n```\n```python\nx = 2\n```"
+    assert extract_code(text) == "x = 2\n"
+    assert extract_code("print(1)") == "print(1)"
+
+
+def test_stdin_stdout_cases() -> None:
+    assert code_execution_reward(say(ADD), ground_truth=CASES).score == 1.0
+    wrong = say(ADD.replace("a + b", "a * b"))
+    result = code_execution_reward(wrong, ground_truth=CASES)
+    assert result.score == 0.5  # 1 * 2 is wrong, 2 * 2 happens to be right
+    assert result.metrics["test_0"].reason == "expected '3', got '2'"
+    assert code_execution_reward(wrong, ground_truth=CASES, scoring="all").score == 0.0
+
+
+def test_assert_tests_fraction_and_reasons() -> None:
+    code = "```python\ndef add(a, b):\n    return a + b if a < 100 else 0\n```"
+    tests = ["assert add(1, 2) == 3", "assert add(100, 1) == 101", "assert add(-1, 1) == 0"]
+    result = code_execution_reward(say(code), ground_truth={"tests": tests})
+    assert result.score == pytest.approx(2 / 3)
+    assert result.metrics["test_1"].reason.startswith("fail AssertionError")
+
+
+def test_code_that_fails_to_load_fails_every_test() -> None:
+    result = code_execution_reward(say("def broken(:\n"), ground_truth={"tests": ["assert True"]})
+    assert result.score == 0.0
+    assert "SyntaxError" in result.metrics["test_0"].reason
+
+
+def test_printed_fake_verdicts_do_not_count() -> None:
+    cheat = "print('0 pass')\nprint('deadbeef 0 pass')\nraise SystemExit(0)"
+    result = code_execution_reward(say(cheat), ground_truth={"tests": ["assert False"]})
+    assert result.score == 0.0
+
+
+def test_a_hanging_test_keeps_the_verdicts_before_it() -> None:
+    code = "def f():\n    while True:\n        pass"
+    tests = ["assert 1 == 1", "f()", "assert 2 == 2"]
+    result = code_execution_reward(say(code), ground_truth={"tests": tests}, timeout_per_run=2)
+    assert [m.score for m in result.metrics.values()] == [1.0, 0.0, 0.0]
+    assert "no verdict" in result.metrics["test_1"].reason
+    assert "limit" in result.metrics["test_1"].reason  # CPU or wall clock, whichever first
+
+
+def test_code_ground_truth_must_be_usable() -> None:
+    with pytest.raises(InvalidRequest):
+        code_execution_reward(say(ADD))
+    with pytest.raises(InvalidRequest):
+        code_execution_reward(say(ADD), ground_truth={"test_cases": [{"input": "1"}]})
+
+
+def wrong_return(problem: dict[str, Any]) -> str:
+    """The canonical body, but its return value perturbed (a plausible wrong answer)."""
+    inner = textwrap.indent(problem["canonical_solution"], "    ")
+    return (
+        "    def _rk_inner():\n"
+        f"{inner}\n"
+        "    value = _rk_inner()\n"
+        "    if isinstance(value, bool):\n        return not value\n"
+        "    if isinstance(value, (int, float)):\n        return value + 1\n"
+        "    if isinstance(value, str):\n        return value + 'x'\n"
+        "    if isinstance(value, (list, tuple)):\n        return value + type(value)([None])\n"
+        "    return ['wrong', value]\n"
+    )
+
+
+def _score(problem: dict[str, Any], body: str) -> float:
+    return humaneval_reward(say(body), ground_truth=problem).score
+
+
+def test_humaneval_sample_in_process() -> None:
+    problems = humaneval_problems()
+    assert len(problems) == 164
+    for problem in problems[::20]:
+        assert _score(problem, problem["canonical_solution"]) == 1.0, problem["task_id"]
+        assert _score(problem, "    pass\n") == 0.0, problem["task_id"]
+        assert _score(problem, wrong_return(problem)) == 0.0, problem["task_id"]
+
+
+def test_humaneval_accepts_a_whole_fenced_function() -> None:
+    problem = humaneval_problems()[0]
+    full = problem["prompt"] + problem["canonical_solution"]
+    assert _score(problem, f"Here you go:\n```python\n{full}\n```") == 1.0
+    assert humaneval_reward(say("x"), ground_truth=problem).reason.startswith("error")
+    with pytest.raises(InvalidRequest):
+        humaneval_reward(say("x"), ground_truth={"prompt": "p"})
+
+
+async def _through_engine(bodies: list[tuple[dict[str, Any], str]]) -> list[float | None]:
+    engine = Engine(functions={"humaneval_reward": humaneval_reward})
+    async with engine:
+        calls = [
+            Call(humaneval_reward, Item(say(body), ground_truth=problem), 60.0)
+            for problem, body in bodies
+        ]
+        outcomes = await engine.run(calls)
+    assert all(o.status == "ok" for o in outcomes), [o.error for o in outcomes if o.error]
+    return [o.result["score"] if o.result else None for o in outcomes]
+
+
+@pytest.mark.slow
+def test_humaneval_all_164_through_the_engine_worker_pool() -> None:
+    problems = humaneval_problems()
+    variants = [
+        ("canonical", lambda p: p["canonical_solution"], 1.0),
+        ("pass", lambda p: "    pass\n", 0.0),
+        ("wrong return", wrong_return, 0.0),
+    ]
+    for label, make, expected in variants:
+        start = time.monotonic()
+        scores = asyncio.run(_through_engine([(p, make(p)) for p in problems]))
+        bad = [p["task_id"] for p, s in zip(problems, scores, strict=True) if s != expected]
+        assert not bad, f"{label}: {bad}"
+        print(f"{label}: 164 items in {time.monotonic() - start:.1f}s")
+
+
+def test_engine_deadline_stops_a_sandboxed_run_and_leaves_nothing() -> None:
+    """The engine's soft deadline (SIGALRM in the worker) interrupts the sandbox loop; the
+    run's process group is killed in its ``finally``."""
+    problem = humaneval_problems()[0]
+    body = "    import time\n    time.sleep(60)\n"
+
+    async def run() -> str:
+        engine = Engine(functions={"humaneval_reward": humaneval_reward}, workers=1)
+        async with engine:
+            call = Call(humaneval_reward, Item(say(body), ground_truth=problem), 1.5)
+            return (await engine.run([call]))[0].status
+
+    start = time.monotonic()
+    assert asyncio.run(run()) == "timeout"
+    assert time.monotonic() - start < 15

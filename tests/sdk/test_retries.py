@@ -1,0 +1,205 @@
+"""Error paths that a healthy server cannot produce on demand: httpx.MockTransport."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Callable
+from typing import Any
+
+import httpx
+import pytest
+
+from reward_kit import (
+    AuthenticationError,
+    EvaluationTimeout,
+    EvaluatorUnavailable,
+    FunctionError,
+    Overloaded,
+    RewardKitError,
+)
+from reward_kit.sdk import AsyncEvaluatorClient, EvaluatorClient, make_item
+from reward_kit.sdk._core import ClientConfig, dumps, loads
+
+CONVERSATION = [{"role": "assistant", "content": "4"}]
+OK = {"score": 1.0, "reason": "fine", "is_score_valid": True, "metrics": {}}
+Handler = Callable[[httpx.Request], httpx.Response]
+
+
+def error(status: int, code: str, headers: dict[str, str] | None = None) -> httpx.Response:
+    body = {"error": {"code": code, "message": f"{code} here"}}
+    return httpx.Response(status, content=dumps(body), headers=headers)
+
+
+def scripted(*answers: httpx.Response | Exception) -> tuple[Handler, list[httpx.Request]]:
+    """A handler that plays the answers in order (the last one repeats)."""
+    seen: list[httpx.Request] = []
+
+    def handle(request: httpx.Request) -> httpx.Response:
+        seen.append(request)
+        answer = answers[min(len(seen), len(answers)) - 1]
+        if isinstance(answer, Exception):
+            raise answer
+        return answer
+
+    return handle, seen
+
+
+def client(handler: Handler, **options: Any) -> EvaluatorClient:
+    config = ClientConfig(
+        url="http://evaluator.test",
+        transport=httpx.MockTransport(handler),
+        backoff_base=0.01,
+        backoff_max=1.0,
+        **options,
+    )
+    return EvaluatorClient.from_config(config)
+
+
+def test_503_then_success_is_retried() -> None:
+    handler, seen = scripted(error(503, "unavailable"), httpx.Response(200, json=OK))
+    assert client(handler).evaluate(CONVERSATION).score == 1.0
+    assert len(seen) == 2
+
+
+@pytest.mark.parametrize("status", [429, 502, 503, 504])
+def test_retryable_statuses_give_up_with_a_typed_error(status: int) -> None:
+    handler, seen = scripted(httpx.Response(status))
+    with pytest.raises((EvaluatorUnavailable, Overloaded)):
+        client(handler, max_retries=2).evaluate(CONVERSATION)
+    assert len(seen) == 3
+
+
+def test_retry_after_is_honoured() -> None:
+    handler, seen = scripted(
+        error(429, "overloaded", {"Retry-After": "0.3"}), httpx.Response(200, json=OK)
+    )
+    start = time.monotonic()
+    client(handler).evaluate(CONVERSATION)
+    assert time.monotonic() - start >= 0.3
+    assert len(seen) == 2
+
+
+def test_a_retry_after_longer_than_we_would_wait_gives_up_at_once() -> None:
+    handler, seen = scripted(error(429, "overloaded", {"Retry-After": "120"}))
+    with pytest.raises(Overloaded) as caught:
+        client(handler).evaluate(CONVERSATION)
+    assert caught.value.retry_after == 120
+    assert len(seen) == 1
+
+
+@pytest.mark.parametrize(
+    ("answer", "raised"),
+    [
+        (error(500, "function_error"), FunctionError),
+        (error(401, "unauthenticated"), AuthenticationError),
+        # Our own 504: the reward function ran past its deadline; it would do so again.
+        (error(504, "timeout"), EvaluationTimeout),
+    ],
+)
+def test_other_errors_are_not_retried(answer: httpx.Response, raised: type[Exception]) -> None:
+    handler, seen = scripted(answer)
+    with pytest.raises(raised):
+        client(handler).evaluate(CONVERSATION)
+    assert len(seen) == 1
+
+
+@pytest.mark.parametrize(
+    "exc",
+    [httpx.ConnectError("refused"), httpx.ReadTimeout("slow"), httpx.ConnectTimeout("slow")],
+)
+def test_connection_errors_and_read_timeouts_are_retried(exc: Exception) -> None:
+    handler, seen = scripted(exc, httpx.Response(200, json=OK))
+    assert client(handler).evaluate(CONVERSATION).score == 1.0
+    assert len(seen) == 2
+
+
+def test_unreachable_after_retries_is_evaluator_unavailable() -> None:
+    handler, seen = scripted(httpx.ConnectError("refused"))
+    with pytest.raises(EvaluatorUnavailable, match="could not reach"):
+        client(handler, max_retries=3).evaluate(CONVERSATION)
+    assert len(seen) == 4
+
+
+def echo_batch(flaky: set[int]) -> tuple[Handler, list[int]]:
+    """Answers each chunk with its items' rows; the chunks whose first row is in ``flaky`` get
+    one 503 first. Records every row it scored, so duplicates would show."""
+    scored: list[int] = []
+    failed_once: set[int] = set()
+
+    def handle(request: httpx.Request) -> httpx.Response:
+        body = loads(request.content)
+        rows = [item["kwargs"]["row"] for item in body["items"]]
+        if rows[0] in flaky and rows[0] not in failed_once:
+            failed_once.add(rows[0])
+            return httpx.Response(503)
+        scored.extend(rows)
+        results = [
+            {"index": i, "status": "ok", "result": {**OK, "score": float(row)}, "error": None}
+            for i, row in enumerate(rows)
+        ]
+        return httpx.Response(200, content=dumps({"results": results}))
+
+    return handle, scored
+
+
+def rows(count: int) -> list[dict[str, Any]]:
+    return [make_item(CONVERSATION, kwargs={"row": i}) for i in range(count)]
+
+
+def test_a_retried_chunk_loses_and_duplicates_nothing() -> None:
+    handler, scored = echo_batch(flaky={0, 10, 20})
+    results = client(handler, max_batch_items=5, max_concurrency=3).batch_evaluate(rows(23))
+    assert [r.score for r in results] == [float(i) for i in range(23)]
+    assert sorted(scored) == list(range(23))
+
+
+def test_async_retried_chunk_loses_and_duplicates_nothing() -> None:
+    handler, scored = echo_batch(flaky={5, 15})
+    config = ClientConfig(
+        url="http://evaluator.test",
+        transport=httpx.MockTransport(handler),
+        backoff_base=0.01,
+        max_batch_items=5,
+        max_concurrency=2,
+    )
+
+    async def run() -> list[float | None]:
+        async with AsyncEvaluatorClient.from_config(config) as c:
+            return [r.score for r in await c.batch_evaluate(rows(17))]
+
+    assert asyncio.run(run()) == [float(i) for i in range(17)]
+    assert sorted(scored) == list(range(17))
+
+
+@pytest.mark.parametrize(
+    "results",
+    [
+        [{"index": 0, "status": "ok", "result": OK}],  # one answer for two items
+        [{"index": 0, "status": "ok", "result": OK}, {"index": 0, "status": "ok", "result": OK}],
+        [{"index": 0, "status": "ok", "result": OK}, {"index": 5, "status": "ok", "result": OK}],
+    ],
+)
+def test_a_malformed_batch_answer_is_an_error_not_a_guess(results: list[Any]) -> None:
+    handler, _ = scripted(httpx.Response(200, content=dumps({"results": results})))
+    with pytest.raises(RewardKitError, match=r"results|index"):
+        client(handler).batch_evaluate(rows(2))
+
+
+def test_an_item_error_is_never_a_zero() -> None:
+    answer = {
+        "results": [
+            {
+                "index": 0,
+                "status": "timeout",
+                "result": None,
+                "error": {"code": "timeout", "message": "past 5s"},
+            },
+            {"index": 1, "status": "ok", "result": {**OK, "score": 0.0, "is_score_valid": False}},
+        ]
+    }
+    handler, _ = scripted(httpx.Response(200, content=dumps(answer)))
+    first, second = client(handler).batch_evaluate(rows(2))
+    assert (first.ok, first.score, first.status) == (False, None, "timeout")
+    assert isinstance(first.error.exception() if first.error else None, EvaluationTimeout)
+    assert (second.ok, second.score) == (True, None)  # an invalid score is not a score
