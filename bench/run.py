@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ast
 import datetime
 import os
 import platform
@@ -40,6 +41,12 @@ def machine() -> str:
     )
 
 
+def _title(script: Path) -> str:
+    """The first sentence of the script's docstring names its section."""
+    doc = ast.get_docstring(ast.parse(script.read_text())) or script.stem
+    return doc.split("\n\n")[0].replace("\n", " ").split(". ")[0].rstrip(".")
+
+
 def main() -> None:
     only = sys.argv[1:]
     scripts = sorted((ROOT / "bench").glob("bench_*.py"))
@@ -54,7 +61,10 @@ def main() -> None:
         if result.returncode != 0:
             sections.append(f"## {script.stem}\n\nFAILED:\n\n```\n{result.stderr[-3000:]}\n```")
         else:
-            sections.append(result.stdout.strip())
+            text = result.stdout.strip()
+            if not text.startswith("#"):
+                text = f"## {_title(script)}\n\n{text}"
+            sections.append(text)
     text = "# Benchmarks\n\n" + machine() + "\n\n" + "\n\n".join(sections) + "\n"
     (ROOT / "docs" / "benchmarks.md").write_text(text)
     print(text)
