@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
-import shutil
 import threading
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -12,15 +10,12 @@ from typing import Any
 
 import pytest
 
+from ..conftest import require_integration
+
 
 @pytest.fixture
 def needs_bwrap() -> None:
-    if shutil.which("bwrap"):
-        return
-    why = "needs bubblewrap (apt-get install bubblewrap; .ci/run installs it)"
-    if os.environ.get("RK_REQUIRE_INTEGRATION") == "1":
-        pytest.fail(f"RK_REQUIRE_INTEGRATION=1 but this {why}")
-    pytest.skip(why)
+    require_integration("bwrap")
 
 
 class FakeJudge:

@@ -2,21 +2,15 @@
 
 from __future__ import annotations
 
-import os
-import shutil
-
 import pytest
 
 from reward_kit.sandbox import Limits, Sandbox
 
+from ..conftest import require_integration
+
 
 def require_bwrap() -> None:
-    if shutil.which("bwrap"):
-        return
-    why = "needs bubblewrap (apt-get install bubblewrap; .ci/run installs it)"
-    if os.environ.get("RK_REQUIRE_INTEGRATION") == "1":
-        pytest.fail(f"RK_REQUIRE_INTEGRATION=1 but this {why}")
-    pytest.skip(why)
+    require_integration("bwrap")
 
 
 @pytest.fixture
