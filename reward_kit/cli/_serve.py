@@ -23,7 +23,11 @@ _EXAMPLE_BODY = '{"messages": [{"role": "user", "content": "2+2?"}, {"role": "as
 @click.argument("targets", nargs=-1)
 @click.option("--host", help="Address to bind. [default: 127.0.0.1; env RK_HOST]")
 @click.option("--port", type=int, help="Port. [default: 8000; env RK_PORT]")
-@click.option("--workers", type=int, help="Worker processes. [default: one per core]")
+@click.option(
+    "--workers",
+    type=int,
+    help="Worker processes [default: one per core]; 0 runs rewards in threads (AWS Lambda).",
+)
 @click.option("--timeout", type=float, help="Default deadline per item, seconds. [default: 30]")
 @click.option("--max-timeout", type=float, help="Largest ?timeout= a request may ask. [300]")
 @click.option("--max-body-bytes", type=int, help="Largest request body. [16 MiB]")

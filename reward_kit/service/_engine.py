@@ -4,6 +4,8 @@
 * ``isolation="thread"``: a dedicated thread pool; a timed-out call is reported, not killed.
 * ``isolation="inline"``: async functions run on the event loop under a deadline; sync ones run
   on the loop thread with no deadline (only for trivially cheap functions).
+* ``workers=0``: no worker processes at all (AWS Lambda has no /dev/shm for multiprocessing);
+  process-isolated functions then run in the thread pool.
 
 See docs/execution-engine.md for the reasoning and the guarantees.
 """
@@ -18,7 +20,7 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any, NamedTuple, TypeVar
 
 from .._errors import ConfigurationError
-from .._function import RewardFunction
+from .._function import Isolation, RewardFunction
 from ._outcome import (
     Item,
     Outcome,
@@ -67,8 +69,10 @@ class Engine:
         memory_limit_mb: int | None = None,
     ) -> None:
         self.functions = dict(functions)
-        self.workers = workers or default_workers()
+        self.workers = default_workers() if workers is None else workers
         in_process = [fn for fn in self.functions.values() if fn.isolation == "process"]
+        if self.workers == 0:
+            in_process = []
         self._process = (
             ProcessExecutor(
                 functions=in_process, workers=self.workers, memory_limit_mb=memory_limit_mb
@@ -79,6 +83,12 @@ class Engine:
         self._threads: ThreadPoolExecutor | None = None
         self._started = False
 
+    def where(self, fn: RewardFunction[Any]) -> Isolation:
+        """Where ``fn`` actually runs: its isolation, or threads when there are no workers."""
+        if fn.isolation == "process" and self._process is None:
+            return "thread"
+        return fn.isolation
+
     async def start(self) -> None:
         """Start the workers and run every ``setup``; a function that cannot start is a
         :class:`ConfigurationError` now rather than an error on each of its items later."""
@@ -86,12 +96,12 @@ class Engine:
             return
         self._started = True
         loop = asyncio.get_running_loop()
-        if any(fn.isolation == "thread" for fn in self.functions.values()):
+        if any(self.where(fn) == "thread" for fn in self.functions.values()):
             self._threads = ThreadPoolExecutor(
                 max_workers=max(4, self.workers * 4), thread_name_prefix="rk-reward"
             )
         for fn in self.functions.values():
-            if fn.isolation != "process" and fn.setup is not None:
+            if self.where(fn) != "process" and fn.setup is not None:
                 try:
                     await loop.run_in_executor(self._threads, fn.resources)
                 except Exception as error:
@@ -140,7 +150,7 @@ class Engine:
             timeouts = [calls[i].timeout for i in indices]
             if fn.mode == "batch":
                 deliver(indices, await self._run_batch_mode(fn, items, max(timeouts)))
-            elif fn.isolation == "process" and self._process is not None:
+            elif self._process is not None and self.where(fn) == "process":
                 # Deliver chunk by chunk so progress is visible while a big batch runs.
                 size = self._process.chunk_size(len(indices))
                 await asyncio.gather(
@@ -171,7 +181,7 @@ class Engine:
         deliver(indices, await self._process.run_items(fn.name, items, timeouts))
 
     async def _run_one(self, fn: RewardFunction[Any], item: Item, timeout: float) -> Outcome:
-        if fn.isolation == "thread":
+        if self.where(fn) == "thread":
             assert self._threads is not None
             loop = asyncio.get_running_loop()
             future = loop.run_in_executor(self._threads, evaluate_item, fn, item)
@@ -184,9 +194,10 @@ class Engine:
     async def _run_batch_mode(
         self, fn: RewardFunction[Any], items: list[Item], timeout: float
     ) -> list[Outcome]:
-        if fn.isolation == "process" and self._process is not None:
+        if self.where(fn) == "process":
+            assert self._process is not None
             return await self._process.run_group(fn.name, items, timeout)
-        if fn.isolation == "thread":
+        if self.where(fn) == "thread":
             assert self._threads is not None
             loop = asyncio.get_running_loop()
             future = loop.run_in_executor(self._threads, evaluate_group, fn, items)

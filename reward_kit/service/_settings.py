@@ -121,8 +121,8 @@ class ServeSettings:
         for name in ("max_body_bytes", "max_batch_items", "max_in_flight"):
             if getattr(self, name) < 1:
                 problems.append(f"{name} must be at least 1, got {getattr(self, name)}")
-        if self.workers is not None and self.workers < 1:
-            problems.append(f"workers must be at least 1, got {self.workers}")
+        if self.workers is not None and self.workers < 0:
+            problems.append(f"workers must be 0 (no worker processes) or more, got {self.workers}")
         if self.memory_limit_mb is not None and self.memory_limit_mb < 64:
             problems.append(f"memory_limit_mb must be at least 64, got {self.memory_limit_mb}")
         if self.timeout > self.max_timeout:

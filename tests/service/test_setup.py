@@ -55,3 +55,22 @@ def test_failing_setup_in_thread_isolation_is_caught_at_start() -> None:
 
     with pytest.raises(ConfigurationError, match="setup of reward function 'needs_model' failed"):
         asyncio.run(start())
+
+
+def test_zero_workers_runs_process_rewards_in_threads(live_server: type) -> None:
+    """AWS Lambda has no /dev/shm for multiprocessing: RK_WORKERS=0 must still serve, with
+    deadlines reported (not killed)."""
+    import httpx
+    import psutil
+
+    from ..conftest import HOSTILE
+
+    before = len(psutil.Process().children(recursive=True))
+    settings = ServeSettings(targets=(HOSTILE,), workers=0)
+    with live_server(create_app(settings=settings)) as live:
+        body = {"messages": [{"role": "assistant", "content": "4"}], "ground_truth": "4"}
+        assert httpx.post(f"{live.url}/evaluate/good", json=body).json()["score"] == 1.0
+        slow = httpx.post(f"{live.url}/evaluate/sleeper?timeout=0.5", json=body, timeout=10)
+        assert slow.status_code == 504
+        assert httpx.get(f"{live.url}/health").json()["workers"] == 0
+        assert len(psutil.Process().children(recursive=True)) == before
