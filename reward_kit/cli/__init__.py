@@ -5,8 +5,10 @@ from __future__ import annotations
 import click
 
 from .._version import __version__
+from ._build import build_command
 from ._certs import certs_command
 from ._common import run_command
+from ._deploy import deploy_group
 from ._eval import eval_command
 from ._fireworks import fireworks_command
 from ._functions import functions_command
@@ -28,6 +30,8 @@ cli.add_command(certs_command)
 cli.add_command(eval_command)
 cli.add_command(functions_command)
 cli.add_command(fireworks_command)
+cli.add_command(build_command)
+cli.add_command(deploy_group)
 
 
 def main() -> None:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import logging
 import os
 import signal
 import sys
@@ -69,6 +68,21 @@ _EXAMPLE_BODY = '{"messages": [{"role": "user", "content": "2+2?"}, {"role": "as
     type=click.Choice(["critical", "error", "warning", "info", "debug"]),
     help="[default: info]",
 )
+@click.option(
+    "--log-format",
+    type=click.Choice(["text", "json"]),
+    help="json: one object per line with request_id and identity. [default: text]",
+)
+@click.option(
+    "--metrics/--no-metrics",
+    default=None,
+    help="Serve Prometheus metrics at /metrics (behind auth). [default: on]",
+)
+@click.option(
+    "--shutdown-grace",
+    type=float,
+    help="Seconds in-flight requests get to finish after SIGTERM. [default: 8]",
+)
 def serve_command(targets: tuple[str, ...], **flags: Any) -> None:
     """Serve the reward functions in TARGETS (file.py, file.py:fn, pkg.mod:fn, pkg.mod.fn).
 
@@ -78,14 +92,13 @@ def serve_command(targets: tuple[str, ...], **flags: Any) -> None:
     require("fastapi", extra="server", feature="rk serve")
     uvicorn = require("uvicorn", extra="server", feature="rk serve")
     from ..service import ServeSettings, create_app
+    from ..service._observability import configure_logging
     from ..service.auth import uvicorn_tls_options
 
     settings = ServeSettings.resolve({"targets": targets, **flags}, os.environ)
     if not settings.targets:
         raise click.UsageError("give at least one target, e.g. rk serve rewards.py")
-    logging.basicConfig(
-        level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
-    )
+    configure_logging(level=settings.log_level, fmt=settings.log_format)
     functions = load_targets(settings.targets)
     app = create_app(functions=functions, settings=settings)
     # Start the workers now, in this process, so a reward that cannot load or set up stops
@@ -97,7 +110,15 @@ def serve_command(targets: tuple[str, ...], **flags: Any) -> None:
     # uvicorn shuts down gracefully on SIGTERM, then restores this handler and re-raises the
     # signal: a graceful stop (Cloud Run, docker stop) should end with status 0, not -15.
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
-    uvicorn.run(app, host=settings.host, port=settings.port, log_level=settings.log_level, **tls)
+    uvicorn.run(
+        app,
+        host=settings.host,
+        port=settings.port,
+        log_level=settings.log_level,
+        log_config=None,  # keep the logging configured above (JSON, request ids)
+        timeout_graceful_shutdown=settings.shutdown_grace,
+        **tls,
+    )
 
 
 def _split(value: str | None) -> tuple[str, ...] | None:

@@ -18,6 +18,7 @@ from .._function import RewardFunction
 from .._loader import load_functions
 from .._version import __version__
 from ._engine import Engine
+from ._observability import Metrics, RequestContextMiddleware
 from ._openrlhf import add_openrlhf_route
 from ._routes import Service, json_response
 from ._schemas import REQUEST_BODIES, RESPONSES, component_schemas
@@ -52,7 +53,10 @@ def create_app(
     engine = Engine(
         functions=registry, workers=settings.workers, memory_limit_mb=settings.memory_limit_mb
     )
-    service = Service(functions=registry, engine=engine, settings=settings)
+    metrics = Metrics() if settings.metrics else None
+    if metrics is not None:
+        metrics.track_pool(engine.workers, engine.pending_tasks)
+    service = Service(functions=registry, engine=engine, settings=settings, metrics=metrics)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -80,6 +84,8 @@ def create_app(
             failure_limit=settings.auth_failure_limit,
             failure_window=settings.auth_failure_window,
         )
+    # Outermost: every request gets an id, a metric and an access-log line, refused ones too.
+    app.add_middleware(RequestContextMiddleware, metrics=metrics, routes=app.router.routes)
     return app
 
 
@@ -110,6 +116,14 @@ def _routes(app: FastAPI, service: Service) -> None:
     }
     app.add_api_route("/health", service.health, methods=["GET"], tags=["meta"])
     app.add_api_route("/functions", service.list_functions, methods=["GET"], tags=["meta"])
+    if service.metrics is not None:
+        app.add_api_route(
+            "/metrics",
+            service.render_metrics,
+            methods=["GET"],
+            tags=["meta"],
+            include_in_schema=False,
+        )
     for path in ("/evaluate", "/evaluate/{name}", "/reward"):
         app.add_api_route(path, service.evaluate, methods=["POST"], tags=["evaluate"], **ev)
     for path in ("/batch_evaluate", "/batch_evaluate/{name}"):

@@ -83,6 +83,10 @@ class Engine:
         self._threads: ThreadPoolExecutor | None = None
         self._started = False
 
+    def pending_tasks(self) -> int:
+        """Tasks running or queued in the worker pool (for metrics)."""
+        return self._process.pending if self._process is not None else 0
+
     def where(self, fn: RewardFunction[Any]) -> Isolation:
         """Where ``fn`` actually runs: its isolation, or threads when there are no workers."""
         if fn.isolation == "process" and self._process is None:

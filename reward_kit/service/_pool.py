@@ -76,6 +76,7 @@ class ProcessExecutor:
         self._pool: Any = None
         self._lock = threading.Lock()
         self._generation = 0
+        self.pending = 0  # tasks scheduled and not finished (running or queued)
 
     # -- lifecycle ---------------------------------------------------------------------------
 
@@ -176,6 +177,8 @@ class ProcessExecutor:
         """Schedule one task; a kill or a crash comes back as a single failure Outcome."""
         for _attempt in range(_BROKEN_RETRIES + 1):
             future, generation = self._schedule(fn, args, hard)
+            self.pending += 1
+            future.add_done_callback(self._task_done)
             try:
                 report: list[Outcome] = await asyncio.wrap_future(future)
                 return report
@@ -196,6 +199,9 @@ class ProcessExecutor:
                     return failure("error", f"{type(error).__name__}: {error}")
                 await asyncio.get_running_loop().run_in_executor(None, self._recover, generation)
         return failure("crashed", "the worker pool kept breaking; see the server log")
+
+    def _task_done(self, future: Future[Any]) -> None:
+        self.pending -= 1
 
     async def check_loaded(self) -> None:
         """Wait for a worker to load the targets; fail fast if one could not load or set up."""

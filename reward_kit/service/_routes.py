@@ -23,6 +23,7 @@ from .._errors import (
 from .._function import RewardFunction
 from .._version import __version__
 from ._engine import Call, Engine
+from ._observability import Metrics
 from ._outcome import Outcome, failure
 from ._settings import ServeSettings
 from ._wire import parse_batch, parse_item, parse_json, parse_timeout, pick_function
@@ -50,10 +51,12 @@ class Service:
         functions: Mapping[str, RewardFunction[Any]],
         engine: Engine,
         settings: ServeSettings,
+        metrics: Metrics | None = None,
     ) -> None:
         self.functions = dict(functions)
         self.engine = engine
         self.settings = settings
+        self.metrics = metrics
         self.in_flight = 0
 
     @contextlib.contextmanager
@@ -66,10 +69,30 @@ class Service:
                 retry_after=1,
             )
         self.in_flight += 1
+        if self.metrics is not None:
+            self.metrics.in_flight.set(self.in_flight)
         try:
             yield
         finally:
             self.in_flight -= 1
+            if self.metrics is not None:
+                self.metrics.in_flight.set(self.in_flight)
+
+    async def run(self, calls: list[Call]) -> list[Outcome]:
+        """Evaluate through the engine and count the outcomes per function."""
+        outcomes = await self.engine.run(calls)
+        if self.metrics is not None:
+            by_function: dict[str, list[Outcome]] = {}
+            for call, outcome in zip(calls, outcomes, strict=True):
+                by_function.setdefault(call.function.name, []).append(outcome)
+            for name, group in by_function.items():
+                self.metrics.observe_outcomes(name, group)
+        return outcomes
+
+    async def render_metrics(self, request: Request) -> Response:
+        assert self.metrics is not None
+        body, content_type = self.metrics.render()
+        return Response(body, media_type=content_type)
 
     async def read_json(self, request: Request) -> Any:
         limit = self.settings.max_body_bytes
@@ -114,7 +137,7 @@ class Service:
             item, body_name = parse_item(await self.read_json(request))
             fn = pick_function(self.functions, path_name, body_name)
             call = Call(fn, item, self.timeout_for(fn, self.override_timeout(request)))
-            (outcome,) = await self.engine.run([call])
+            (outcome,) = await self.run([call])
         if outcome.status != "ok" or outcome.result is None:
             error = outcome.error or {"message": "no result"}
             raise _OUTCOME_ERRORS[outcome.status](error["message"])
@@ -148,7 +171,7 @@ class Service:
                     continue
                 calls.append(Call(fn, item, self.timeout_for(fn, override)))
                 slots.append(index)
-            for index, outcome in zip(slots, await self.engine.run(calls), strict=True):
+            for index, outcome in zip(slots, await self.run(calls), strict=True):
                 outcomes[index] = outcome
         results = [o.to_json(i) for i, o in enumerate(outcomes) if o is not None]
         return json_response({"results": results})

@@ -81,6 +81,10 @@ class ServeSettings:
         default=False, metadata=_env("RK_ALLOW_UNAUTHENTICATED", _bool)
     )
     log_level: str = field(default="info", metadata=_env("RK_LOG_LEVEL", str))
+    log_format: str = field(default="text", metadata=_env("RK_LOG_FORMAT", str))
+    metrics: bool = field(default=True, metadata=_env("RK_METRICS", _bool))
+    # Cloud Run sends SIGTERM and kills 10 s later: finish in-flight batches within 8 s.
+    shutdown_grace: float = field(default=8.0, metadata=_env("RK_SHUTDOWN_GRACE", _positive_float))
     # --- auth (see docs/auth.md) ---
     auth: tuple[str, ...] = field(default=(), metadata=_env("RK_AUTH", _list))
     google_audiences: tuple[str, ...] = field(
@@ -131,6 +135,8 @@ class ServeSettings:
             )
         if self.log_level.lower() not in LOG_LEVELS:
             problems.append(f"log_level must be one of {', '.join(LOG_LEVELS)}")
+        if self.log_format not in ("text", "json"):
+            problems.append(f"log_format must be 'text' or 'json', got {self.log_format!r}")
         problems += self._auth_problems()
         if problems:
             raise ConfigurationError("invalid settings: " + "; ".join(problems))

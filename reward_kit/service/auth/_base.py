@@ -15,6 +15,7 @@ from starlette.requests import HTTPConnection
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from ..._errors import AuthenticationError, Overloaded, PermissionDenied, RewardKitError
+from .._observability import current_identity
 
 __all__ = [
     "OPEN_PATHS",
@@ -181,6 +182,7 @@ class AuthMiddleware:
             return
         logger.info("auth ok: %s from %s %s %s", identity, client, scope["method"], scope["path"])
         scope.setdefault("state", {})["identity"] = identity
+        current_identity.set(str(identity))
         await self.app(scope, receive, send)
 
     async def _identify(self, connection: HTTPConnection) -> Identity:

@@ -1,0 +1,232 @@
+"""Real images: build the generated Dockerfile with podman, run it, call it, push it; and the
+local target through the docker SDK against ``podman system service``.
+
+No registry is reachable, so the base image is made here: debootstrap (Debian's mirror is
+reachable) then ``podman import``, passed as BASE_IMAGE; the image is cached in podman's
+storage on the machine. The build is offline: the context carries a wheelhouse.
+Podman on this VM needs runc, small ulimits (containers.conf here) and chroot isolation.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import shutil
+import subprocess
+import tempfile
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+
+from reward_kit.deploy import DeploySpec
+from reward_kit.deploy._context import build_docker_context
+from reward_kit.deploy._local import LocalTarget
+
+from ..conftest import QUICKSTART, free_port, require_integration
+
+pytestmark = [pytest.mark.integration, pytest.mark.slow]
+
+BASE_IMAGE = "localhost/reward-kit-test-base:bookworm"
+TOOLS = ("podman", "buildah", "runc", "debootstrap", "docker-registry")
+ENV = {
+    **os.environ,
+    "CONTAINERS_CONF": str(Path(__file__).with_name("containers.conf")),
+    "BUILDAH_ISOLATION": "chroot",
+}
+KEY = "rk_container_test_key_0123456789"
+ITEM = {
+    "messages": [{"role": "user", "content": "2+2?"}, {"role": "assistant", "content": "4"}],
+    "ground_truth": "4",
+}
+
+
+def podman(*args: str, timeout: float = 300) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        ["podman", *args], env=ENV, capture_output=True, text=True, timeout=timeout, check=False
+    )
+
+
+@pytest.fixture(scope="module")
+def base_image() -> str:
+    require_integration(*TOOLS)
+    if podman("image", "exists", BASE_IMAGE).returncode == 0:
+        return BASE_IMAGE
+    # About a minute, once per machine; the rootfs is deleted once imported.
+    work = Path(tempfile.mkdtemp(prefix="rk-debootstrap-", dir="/var/tmp"))
+    try:
+        subprocess.run(
+            ["debootstrap", "--variant=minbase", "--include=python3,python3-venv,ca-certificates",
+             "bookworm", str(work / "rootfs"), "http://deb.debian.org/debian"],
+            check=True, capture_output=True, timeout=600,
+        )  # fmt: skip
+        # The context manager waits for tar and closes its pipe.
+        with subprocess.Popen(
+            ["tar", "-C", str(work / "rootfs"), "-c", "."], stdout=subprocess.PIPE
+        ) as tar:
+            imported = subprocess.run(
+                ["podman", "import", "--change", 'CMD ["/bin/bash"]', "-", BASE_IMAGE],
+                stdin=tar.stdout, env=ENV, capture_output=True, text=True, timeout=300,
+            )  # fmt: skip
+        assert imported.returncode == 0, imported.stderr
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+    return BASE_IMAGE
+
+
+def wait_healthy(url: str, timeout: float = 60) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            if httpx.get(f"{url}/health", timeout=2).status_code == 200:
+                return
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.3)
+    raise AssertionError(f"{url}/health never answered")
+
+
+@pytest.fixture
+def registry(tmp_path: Path) -> Iterator[str]:
+    port = free_port()
+    config = tmp_path / "registry.yml"
+    config.write_text(
+        "version: 0.1\nlog:\n  level: error\nstorage:\n  filesystem:\n"
+        f"    rootdirectory: {tmp_path / 'registry'}\nhttp:\n  addr: 127.0.0.1:{port}\n"
+    )
+    process = subprocess.Popen(
+        ["docker-registry", "serve", str(config)],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )  # fmt: skip
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                httpx.get(f"http://127.0.0.1:{port}/v2/", timeout=1)
+                break
+            except httpx.HTTPError:
+                assert time.monotonic() < deadline, "docker-registry did not start"
+                time.sleep(0.2)
+        yield f"127.0.0.1:{port}"
+    finally:
+        process.kill()
+        process.wait(timeout=30)
+
+
+def test_generated_image_builds_runs_authenticates_and_pushes(
+    base_image: str, tmp_path: Path, registry: str
+) -> None:
+    spec = DeploySpec(name="quick", sources=(QUICKSTART,))
+    artifacts = build_docker_context(spec, tmp_path / "out", wheelhouse=True, base_image=base_image)
+    assert artifacts.docker_context is not None
+    tag = "localhost/reward-kit/quick:test"
+    started = time.monotonic()
+    # --format docker: OCI images drop HEALTHCHECK.
+    built = podman("build", "--format", "docker", "-t", tag, str(artifacts.docker_context))
+    build_seconds = time.monotonic() - started
+    assert built.returncode == 0, built.stdout[-3000:] + built.stderr[-3000:]
+    print(f"image build: {build_seconds:.1f}s")
+    keys = tmp_path / "keys"
+    keys.write_text(f"trainer sha256:{hashlib.sha256(KEY.encode()).hexdigest()}\n")
+    keys.chmod(0o644)
+    port = free_port()
+    name = f"rk-test-{port}"
+    run = podman(
+        "run", "-d", "--name", name, "--network", "host", "--read-only", "--tmpfs", "/tmp",
+        "-e", f"PORT={port}", "-e", "RK_HOST=127.0.0.1",
+        "-e", "RK_API_KEYS_FILE=/run/secrets/rk_api_keys",
+        "-v", f"{keys}:/run/secrets/rk_api_keys:ro", tag,
+    )  # fmt: skip
+    assert run.returncode == 0, run.stderr
+    try:
+        url = f"http://127.0.0.1:{port}"
+        wait_healthy(url)
+        scored = httpx.post(
+            f"{url}/evaluate/exact_match", json=ITEM, headers={"Authorization": f"Bearer {KEY}"}
+        )
+        assert scored.status_code == 200, scored.text
+        assert scored.json()["score"] == 1.0
+        assert httpx.post(f"{url}/evaluate/exact_match", json=ITEM).status_code == 401
+        assert podman("healthcheck", "run", name).returncode == 0
+        assert podman("exec", name, "id", "-u").stdout.strip() == "10001"
+        # The image's config holds no key material.
+        inspected = podman("image", "inspect", "--format", "{{json .Config.Env}}", tag).stdout
+        assert KEY not in inspected
+        assert "sha256:" not in inspected
+    finally:
+        podman("rm", "-f", name)
+    remote = f"{registry}/evals/quick:test"
+    pushed = podman("push", "--tls-verify=false", tag, remote)
+    assert pushed.returncode == 0, pushed.stderr
+    catalog = httpx.get(f"http://{registry}/v2/evals/quick/tags/list").json()
+    assert catalog["tags"] == ["test"]
+
+
+@pytest.fixture
+def podman_socket() -> Iterator[str]:
+    require_integration(*TOOLS)
+    # A short path: unix socket paths are limited to ~107 bytes.
+    folder = Path(tempfile.mkdtemp(prefix="rk-podman-"))
+    sock = folder / "podman.sock"
+    process = subprocess.Popen(
+        ["podman", "system", "service", "--time=0", f"unix://{sock}"],
+        env=ENV, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )  # fmt: skip
+    try:
+        deadline = time.monotonic() + 30
+        while not sock.exists():
+            assert process.poll() is None, "podman system service exited"
+            assert time.monotonic() < deadline, "podman system service did not listen"
+            time.sleep(0.1)
+        yield f"unix://{sock}"
+    finally:
+        process.kill()
+        process.wait(timeout=30)
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+class Steps:
+    def __init__(self) -> None:
+        self.lines: list[str] = []
+
+    def step(self, message: str) -> None:
+        self.lines.append(message)
+
+
+def test_local_target_through_the_docker_api(
+    base_image: str, podman_socket: str, tmp_path: Path
+) -> None:
+    port = free_port()
+    options = {
+        "docker_host": podman_socket, "port": port, "network": "host",
+        "base_image": base_image, "state_dir": str(tmp_path / "state"), "health_timeout": 120,
+    }  # fmt: skip
+    spec = DeploySpec(name="quick-local", sources=(QUICKSTART,), options=options)
+    artifacts = build_docker_context(spec, tmp_path / "out", wheelhouse=True, base_image=base_image)
+    target = LocalTarget()
+    steps = Steps()
+    try:
+        first = target.deploy(spec, artifacts, steps)
+        assert first.url == f"http://127.0.0.1:{port}"
+        key = first.details["api_key"]
+        headers = {"Authorization": f"Bearer {key}"}
+        scored = httpx.post(f"{first.url}/evaluate/exact_match", json=ITEM, headers=headers)
+        assert scored.status_code == 200, scored.text
+        # Only the hash is on disk, and the key is never written into the compose file.
+        key_file = tmp_path / "state" / "quick-local" / "secrets" / "rk_api_keys"
+        assert key not in key_file.read_text()
+        assert key not in (tmp_path / "out" / "docker-compose.yml").read_text()
+        status = target.status("quick-local", options)
+        assert status["exists"] is True
+        assert status["status"] == "running"
+        # Re-running replaces the container in place; the existing key keeps working.
+        second = target.deploy(spec, artifacts, steps)
+        assert "api_key" not in second.details
+        assert any("replacing the running rk-quick-local" in line for line in steps.lines)
+        again = httpx.post(f"{second.url}/evaluate/exact_match", json=ITEM, headers=headers)
+        assert again.status_code == 200
+    finally:
+        target.delete("quick-local", options, steps)
+    assert target.status("quick-local", options) == {"name": "quick-local", "exists": False}

@@ -1,0 +1,218 @@
+"""The Lambda zip: self-contained, deterministic, size-checked, and its handler really answers.
+
+The handler runs from the unzipped bundle in an isolated interpreter (``python -I -S``: no
+site-packages, only the bundle on sys.path), with function-URL payload v2.0 events.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import subprocess
+import sys
+import zipfile
+from pathlib import Path
+
+import pytest
+
+from reward_kit._errors import ConfigurationError
+from reward_kit.deploy import DeploySpec
+from reward_kit.deploy._lambda import build_lambda_zip
+
+from ..conftest import QUICKSTART
+
+KEY = "rk_lambda_test_key_0123456789"
+TRAINER = "arn:aws:sts::123456789012:assumed-role/trainer/job-7"
+ITEM = {
+    "messages": [{"role": "user", "content": "2+2?"}, {"role": "assistant", "content": "4"}],
+    "ground_truth": "4",
+}
+
+# Runs inside the isolated interpreter: argv = bundle dir, events file. Prints one JSON line.
+DRIVER = r"""
+import json, sys, time
+bundle, events_file = sys.argv[1], sys.argv[2]
+sys.path.insert(0, bundle)
+started = time.perf_counter()
+import rk_lambda
+import_seconds = time.perf_counter() - started
+import fastapi
+
+class Context:
+    function_name = "evaluator"
+    aws_request_id = "req-1"
+    invoked_function_arn = "arn:aws:lambda:us-east-1:123456789012:function:evaluator"
+    memory_limit_in_mb = 1024
+    def get_remaining_time_in_millis(self):
+        return 30000
+
+results = [rk_lambda.handler(event, Context()) for event in json.load(open(events_file))]
+print(json.dumps({"import_seconds": import_seconds, "fastapi": fastapi.__file__,
+                  "site": "site" in sys.modules, "results": results}))
+"""
+
+
+def url_event(
+    method: str, path: str, *, body: object = None, headers: dict[str, str] | None = None,
+    iam_arn: str | None = None,
+) -> dict[str, object]:  # fmt: skip
+    """A Lambda function-URL (API Gateway HTTP API payload 2.0) event."""
+    context: dict[str, object] = {
+        "accountId": "anonymous", "apiId": "abc", "domainName": "abc.lambda-url.us-east-1.on.aws",
+        "domainPrefix": "abc", "requestId": "req-1", "routeKey": "$default", "stage": "$default",
+        "time": "22/Nov/2026:06:00:00 +0000", "timeEpoch": 1795000000000,
+        "http": {"method": method, "path": path, "protocol": "HTTP/1.1",
+                 "sourceIp": "198.51.100.7", "userAgent": "reward-kit-test"},
+    }  # fmt: skip
+    if iam_arn is not None:
+        # What AWS adds for AuthType=AWS_IAM once it has checked the SigV4 signature.
+        context["authorizer"] = {
+            "iam": {"accessKey": "AKIAEXAMPLE", "accountId": "123456789012",
+                    "callerId": "AROAEXAMPLE:job-7", "userArn": iam_arn, "userId": "AROAEXAMPLE"}
+        }  # fmt: skip
+    event: dict[str, object] = {
+        "version": "2.0", "routeKey": "$default", "rawPath": path, "rawQueryString": "",
+        "headers": {"host": "abc.lambda-url.us-east-1.on.aws", **(headers or {})},
+        "requestContext": context, "isBase64Encoded": False,
+    }  # fmt: skip
+    if body is not None:
+        event["body"] = json.dumps(body)
+        event["headers"]["content-type"] = "application/json"  # type: ignore[index]
+    return event
+
+
+@pytest.fixture(scope="module")
+def bundle(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path, dict[str, object]]:
+    out = tmp_path_factory.mktemp("lambda")
+    artifacts = build_lambda_zip(DeploySpec(name="quick", sources=(QUICKSTART,)), out)
+    assert artifacts.lambda_zip is not None
+    unzipped = out / "unzipped"
+    with zipfile.ZipFile(artifacts.lambda_zip) as archive:
+        archive.extractall(unzipped)
+    return artifacts.lambda_zip, unzipped, dict(artifacts.extra)
+
+
+def run_isolated(bundle_dir: Path, events: list[dict[str, object]], env: dict[str, str],
+                 tmp_path: Path) -> dict[str, object]:  # fmt: skip
+    events_file = tmp_path / "events.json"
+    events_file.write_text(json.dumps(events))
+    result = subprocess.run(
+        [sys.executable, "-I", "-S", "-c", DRIVER, str(bundle_dir), str(events_file)],
+        capture_output=True, text=True, timeout=120, env={"PATH": "/usr/bin:/bin", **env},
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    output: dict[str, object] = json.loads(result.stdout.strip().splitlines()[-1])
+    return output
+
+
+def test_bundle_layout_and_size_facts(bundle: tuple[Path, Path, dict[str, object]]) -> None:
+    zip_path, _unzipped, extra = bundle
+    assert extra["handler"] == "rk_lambda.handler"
+    assert extra["runtime"] == "python3.11"
+    assert extra["upload_via_s3"] is False
+    assert 1_000_000 < zip_path.stat().st_size == extra["zipped_bytes"]
+    with zipfile.ZipFile(zip_path) as archive:
+        infos = archive.infolist()
+    names = [info.filename for info in infos]
+    assert names == sorted(names)
+    assert {info.date_time for info in infos} == {(1980, 1, 1, 0, 0, 0)}
+    assert "rk_lambda.py" in names
+    assert "src/rewards.py" in names
+    assert "mangum/__init__.py" in names
+    assert "fastapi/__init__.py" in names
+    # Only Linux x86_64 CPython 3.11 binaries, and nothing tied to this machine.
+    native = [n for n in names if n.endswith(".so")]
+    assert native
+    assert all("x86_64-linux-gnu" in n or "abi3" in n for n in native)
+    assert not any("__pycache__" in n or n.endswith(".pyc") or n.startswith("bin/") for n in names)
+    assert not any(n.endswith("direct_url.json") for n in names)
+
+
+def test_handler_answers_function_url_events_in_isolation(
+    bundle: tuple[Path, Path, dict[str, object]], tmp_path: Path
+) -> None:
+    _, unzipped, _ = bundle
+    events = [
+        url_event("GET", "/health"),
+        url_event("POST", "/evaluate/exact_match", body=ITEM,
+                  headers={"authorization": f"Bearer {KEY}"}),
+        url_event("POST", "/evaluate/exact_match", body=ITEM),
+    ]  # fmt: skip
+    output = run_isolated(unzipped, events, {"RK_API_KEYS": f"trainer {KEY}"}, tmp_path)
+    # Everything came from the bundle: no site-packages, fastapi from the unzipped folder.
+    assert output["site"] is False
+    assert str(output["fastapi"]).startswith(str(unzipped))
+    health, scored, refused = output["results"]  # type: ignore[misc]
+    assert health["statusCode"] == 200
+    assert json.loads(health["body"])["workers"] == 0  # no processes on Lambda
+    assert scored["statusCode"] == 200, scored
+    assert json.loads(scored["body"])["score"] == 1.0
+    assert refused["statusCode"] == 401
+
+
+def test_handler_trusts_the_iam_authorizer_block(
+    bundle: tuple[Path, Path, dict[str, object]], tmp_path: Path
+) -> None:
+    _, unzipped, _ = bundle
+    events = [
+        url_event("POST", "/evaluate/exact_match", body=ITEM, iam_arn=TRAINER),
+        url_event("POST", "/evaluate/exact_match", body=ITEM,
+                  iam_arn="arn:aws:iam::123456789012:user/outsider"),
+        url_event("GET", "/functions"),
+    ]  # fmt: skip
+    env = {"RK_AUTH": "aws-iam", "RK_AWS_ALLOWED_ARNS": "arn:aws:sts::123456789012:*/trainer/*"}
+    output = run_isolated(unzipped, events, env, tmp_path)
+    allowed, outsider, anonymous = output["results"]  # type: ignore[misc]
+    assert allowed["statusCode"] == 200, allowed
+    assert json.loads(allowed["body"])["score"] == 1.0
+    assert outsider["statusCode"] == 403
+    assert anonymous["statusCode"] == 401
+
+
+def test_a_broken_setting_fails_the_cold_start_clearly(
+    bundle: tuple[Path, Path, dict[str, object]], tmp_path: Path
+) -> None:
+    _, unzipped, _ = bundle
+    (tmp_path / "events.json").write_text("[]")
+    result = subprocess.run(
+        [sys.executable, "-I", "-S", "-c", DRIVER, str(unzipped), str(tmp_path / "events.json")],
+        capture_output=True, text=True, timeout=120, env={"PATH": "/usr/bin:/bin"},
+    )  # fmt: skip
+    # The baked-in default is api-key, and no key was configured.
+    assert result.returncode != 0
+    assert "api-key auth needs keys" in result.stderr
+    assert "set RK_API_KEY_SECRET_ARN to the ARN" in result.stderr
+
+
+@pytest.mark.slow
+def test_same_input_same_bytes_and_size_limits(
+    bundle: tuple[Path, Path, dict[str, object]], tmp_path: Path
+) -> None:
+    zip_path, _, extra = bundle
+    spec = DeploySpec(name="quick", sources=(QUICKSTART,))
+    again = build_lambda_zip(spec, tmp_path / "again", zipped_limit=1024)
+    assert again.lambda_zip is not None
+    digest = hashlib.sha256(again.lambda_zip.read_bytes()).hexdigest()
+    assert digest == hashlib.sha256(zip_path.read_bytes()).hexdigest()
+    # Over the zipped limit: still built, but it must go through S3.
+    assert again.extra["upload_via_s3"] is True
+    assert "must go through S3" in str(again.extra["size_note"])
+    limit = int(str(extra["unzipped_bytes"])) - 1
+    with pytest.raises(ConfigurationError, match=r"unzipped, over Lambda's .* limit"):
+        build_lambda_zip(spec, tmp_path / "big", unzipped_limit=limit)
+
+
+def test_secret_keys_come_from_secrets_manager() -> None:
+    boto3 = pytest.importorskip("boto3")
+    moto = pytest.importorskip("moto")
+    from reward_kit.deploy._lambda_app import read_secret_keys
+
+    with moto.mock_aws():
+        client = boto3.client(
+            "secretsmanager", region_name="us-east-1",
+            aws_access_key_id="testing", aws_secret_access_key="testing",
+        )  # fmt: skip
+        arn = client.create_secret(Name="rk/quick", SecretString="deploy sha256:" + "0" * 64)["ARN"]
+        assert read_secret_keys(arn, client=client) == ("deploy sha256:" + "0" * 64,)
+        with pytest.raises(ConfigurationError, match="cannot read the API key secret"):
+            read_secret_keys(arn + "-missing", client=client)

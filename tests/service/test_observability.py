@@ -1,0 +1,95 @@
+"""Prometheus metrics, request ids, and JSON logs that carry the request id and identity."""
+
+from __future__ import annotations
+
+import io
+import json
+import logging
+from collections.abc import Iterator
+
+import pytest
+from fastapi.testclient import TestClient
+
+from reward_kit.service import ServeSettings, create_app
+from reward_kit.service._observability import JsonFormatter, _ContextFilter
+
+from ..conftest import HOSTILE
+
+KEY = "obs-key-0123456789abcdef"
+AUTH = {"Authorization": f"Bearer {KEY}"}
+BODY = {"messages": [{"role": "assistant", "content": "4"}], "ground_truth": "4"}
+
+
+@pytest.fixture(scope="module")
+def client() -> Iterator[TestClient]:
+    settings = ServeSettings(targets=(HOSTILE,), workers=1, api_keys=(f"metrics-test {KEY}",))
+    with TestClient(create_app(settings=settings)) as client:
+        yield client
+
+
+def metric(text: str, name: str, **labels: str) -> float:
+    for line in text.splitlines():
+        if line.startswith((name + "{", name + " ")) and all(
+            f'{k}="{v}"' in line for k, v in labels.items()
+        ):
+            return float(line.rsplit(" ", 1)[1])
+    return 0.0
+
+
+def test_metrics_are_behind_auth(client: TestClient) -> None:
+    assert client.get("/metrics").status_code == 401
+    assert client.get("/metrics", headers=AUTH).status_code == 200
+
+
+def test_metrics_count_requests_items_and_latency(client: TestClient) -> None:
+    before = client.get("/metrics", headers=AUTH).text
+    client.post("/evaluate/good", json=BODY, headers=AUTH)
+    items = [{**BODY, "behaviour": b} for b in ("good", "raise", "good")]
+    client.post("/batch_evaluate/routed", json={"items": items}, headers=AUTH)
+    client.post("/evaluate/good", json=BODY)  # refused: counted with its status
+    text = client.get("/metrics", headers=AUTH).text
+    assert (
+        metric(text, "rk_items_total", function="routed", status="ok")
+        - metric(before, "rk_items_total", function="routed", status="ok")
+        == 2
+    )
+    assert metric(text, "rk_items_total", function="routed", status="error") >= 1
+    assert metric(text, "rk_requests_total", route="/evaluate/{name}", status="401") >= 1
+    assert metric(text, "rk_request_duration_seconds_count", route="/batch_evaluate/{name}") >= 1
+    assert metric(text, "rk_item_duration_seconds_count", function="good") >= 1
+    assert metric(text, "rk_pool_workers") == 1
+    assert "rk_pool_queue_depth" in text
+    assert "rk_in_flight_requests" in text
+
+
+def test_request_id_is_kept_or_made(client: TestClient) -> None:
+    given = client.get("/health", headers={"X-Request-ID": "trainer-step-42"})
+    assert given.headers["x-request-id"] == "trainer-step-42"
+    made = client.get("/health", headers={"X-Request-ID": "bad id with spaces"})
+    assert len(made.headers["x-request-id"]) == 32
+
+
+def test_json_logs_carry_request_id_and_identity_never_the_key(client: TestClient) -> None:
+    stream = io.StringIO()
+    handler = logging.StreamHandler(stream)
+    handler.setFormatter(JsonFormatter())
+    handler.addFilter(_ContextFilter())
+    access = logging.getLogger("reward_kit.access")
+    access.addHandler(handler)
+    access.setLevel(logging.INFO)
+    try:
+        client.post("/evaluate/good", json=BODY, headers={**AUTH, "X-Request-ID": "req-7"})
+    finally:
+        access.removeHandler(handler)
+    lines = [json.loads(line) for line in stream.getvalue().splitlines()]
+    line = next(entry for entry in lines if entry.get("request_id") == "req-7")
+    assert line["identity"] == "api-key:metrics-test"
+    assert line["status"] == 200
+    assert line["route"] == "/evaluate/{name}"
+    assert KEY not in stream.getvalue()
+
+
+def test_metrics_can_be_turned_off() -> None:
+    settings = ServeSettings(targets=(HOSTILE,), workers=1, metrics=False)
+    with TestClient(create_app(settings=settings)) as client:
+        assert client.get("/metrics").status_code == 404
