@@ -16,7 +16,6 @@ import asyncio
 import os
 import time
 from collections.abc import Awaitable, Callable, Mapping, Sequence
-from concurrent.futures import ThreadPoolExecutor
 from typing import Any, NamedTuple, TypeVar
 
 from .._errors import ConfigurationError
@@ -31,6 +30,7 @@ from ._outcome import (
     failure,
 )
 from ._pool import ProcessExecutor
+from ._threads import DaemonThreads
 
 __all__ = ["Call", "Engine"]
 
@@ -80,7 +80,7 @@ class Engine:
             if in_process
             else None
         )
-        self._threads: ThreadPoolExecutor | None = None
+        self._threads: DaemonThreads | None = None
         self._started = False
 
     def pending_tasks(self) -> int:
@@ -101,13 +101,11 @@ class Engine:
         self._started = True
         loop = asyncio.get_running_loop()
         if any(self.where(fn) == "thread" for fn in self.functions.values()):
-            self._threads = ThreadPoolExecutor(
-                max_workers=max(4, self.workers * 4), thread_name_prefix="rk-reward"
-            )
+            self._threads = DaemonThreads(limit=max(4, self.workers * 4))
         for fn in self.functions.values():
             if self.where(fn) != "process" and fn.setup is not None:
                 try:
-                    await loop.run_in_executor(self._threads, fn.resources)
+                    await DaemonThreads(limit=1, name="rk-setup").run(fn.resources)
                 except Exception as error:
                     raise ConfigurationError(
                         f"setup of reward function {fn.name!r} failed: {type(error).__name__}: "
@@ -120,8 +118,6 @@ class Engine:
     async def close(self) -> None:
         if self._process is not None:
             await asyncio.get_running_loop().run_in_executor(None, self._process.close)
-        if self._threads is not None:
-            self._threads.shutdown(wait=False, cancel_futures=True)
         self._started = False
 
     async def __aenter__(self) -> Engine:
@@ -187,9 +183,7 @@ class Engine:
     async def _run_one(self, fn: RewardFunction[Any], item: Item, timeout: float) -> Outcome:
         if self.where(fn) == "thread":
             assert self._threads is not None
-            loop = asyncio.get_running_loop()
-            future = loop.run_in_executor(self._threads, evaluate_item, fn, item)
-            return await _with_deadline(future, timeout)
+            return await _with_deadline(self._threads.run(evaluate_item, fn, item), timeout)
         if fn.is_async:
             return await _with_deadline(aevaluate_item(fn, item), timeout)
         # Sync and inline: the caller asked for no isolation (cheap functions only).
@@ -203,9 +197,7 @@ class Engine:
             return await self._process.run_group(fn.name, items, timeout)
         if self.where(fn) == "thread":
             assert self._threads is not None
-            loop = asyncio.get_running_loop()
-            future = loop.run_in_executor(self._threads, evaluate_group, fn, items)
-            outcome = await _with_deadline(future, timeout)
+            outcome = await _with_deadline(self._threads.run(evaluate_group, fn, items), timeout)
         elif fn.is_async:
             outcome = await _with_deadline(aevaluate_group(fn, items), timeout)
         else:
