@@ -21,7 +21,7 @@ from ._engine import Engine
 from ._observability import Metrics, RequestContextMiddleware
 from ._openrlhf import add_openrlhf_route
 from ._routes import Service, json_response
-from ._schemas import REQUEST_BODIES, RESPONSES, component_schemas
+from ._schemas import REQUEST_BODIES, RESPONSES, component_schemas, with_name
 from ._settings import ServeSettings
 from .auth import Authenticator, AuthMiddleware, build_authenticators
 
@@ -106,14 +106,13 @@ def _registry(
 
 
 def _routes(app: FastAPI, service: Service) -> None:
-    ev: dict[str, Any] = {
-        "openapi_extra": REQUEST_BODIES["evaluate"],
-        "responses": RESPONSES["evaluate"],
-    }
-    batch: dict[str, Any] = {
-        "openapi_extra": REQUEST_BODIES["batch"],
-        "responses": RESPONSES["batch"],
-    }
+    def options(kind: str, path: str) -> dict[str, Any]:
+        extra = REQUEST_BODIES[kind]
+        return {
+            "openapi_extra": with_name(extra) if "{name}" in path else extra,
+            "responses": RESPONSES[kind],
+        }
+
     app.add_api_route("/health", service.health, methods=["GET"], tags=["meta"])
     app.add_api_route("/functions", service.list_functions, methods=["GET"], tags=["meta"])
     if service.metrics is not None:
@@ -125,10 +124,16 @@ def _routes(app: FastAPI, service: Service) -> None:
             include_in_schema=False,
         )
     for path in ("/evaluate", "/evaluate/{name}", "/reward"):
-        app.add_api_route(path, service.evaluate, methods=["POST"], tags=["evaluate"], **ev)
+        app.add_api_route(
+            path, service.evaluate, methods=["POST"], tags=["evaluate"], **options("evaluate", path)
+        )
     for path in ("/batch_evaluate", "/batch_evaluate/{name}"):
         app.add_api_route(
-            path, service.batch_evaluate, methods=["POST"], tags=["evaluate"], **batch
+            path,
+            service.batch_evaluate,
+            methods=["POST"],
+            tags=["evaluate"],
+            **options("batch", path),
         )
     add_openrlhf_route(app, service)
 
@@ -152,7 +157,10 @@ def _error_handlers(app: FastAPI) -> None:
                 "message": f"{request.method} {request.url.path}: {error.detail}",
             }
         }
-        return json_response(payload, error.status_code)
+        response = json_response(payload, error.status_code)
+        for name, value in (error.headers or {}).items():
+            response.headers[name] = value  # e.g. Allow on 405, as RFC 9110 requires
+        return response
 
     async def validation_error(request: Request, error: Exception) -> Response:
         assert isinstance(error, RequestValidationError)

@@ -25,6 +25,7 @@ from .._errors import FunctionError, InvalidRequest
 from ._engine import Call
 from ._outcome import Item, Outcome
 from ._routes import _OUTCOME_ERRORS, Service, json_response
+from ._schemas import RESPONSES, with_name
 from ._wire import pick_function
 
 __all__ = ["add_openrlhf_route", "completion_of"]
@@ -43,10 +44,37 @@ def add_openrlhf_route(app: FastAPI, service: Service) -> None:
                 Call(fn, Item(_messages(q, p), label, {}), timeout)
                 for q, p, label in zip(queries, prompts, labels, strict=True)
             ]
-            outcomes = await service.engine.run(calls)
+            outcomes = await service.run(calls)
         return json_response(_answer(fn.name, outcomes))
 
-    app.add_api_route("/openrlhf/{name}", openrlhf, methods=["POST"], tags=["integrations"])
+    app.add_api_route(
+        "/openrlhf/{name}",
+        openrlhf,
+        methods=["POST"],
+        tags=["integrations"],
+        openapi_extra=with_name({"requestBody": {"required": True, **_OPENRLHF_BODY}}),
+        responses={
+            200: {"description": "{rewards, scores, extra_logs}"},
+            **{k: v for k, v in RESPONSES["evaluate"].items() if k != 200},
+        },
+    )
+
+
+_OPENRLHF_BODY = {
+    "content": {
+        "application/json": {
+            "schema": {
+                "type": "object",
+                "required": ["query"],
+                "properties": {
+                    "query": {"type": "array", "items": {"type": "string"}},
+                    "prompts": {"type": "array", "items": {"type": "string"}},
+                    "labels": {"type": "array"},
+                },
+            }
+        }
+    }
+}
 
 
 def completion_of(query: str, prompt: str) -> str:

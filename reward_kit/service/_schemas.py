@@ -18,7 +18,7 @@ class EvaluateRequest(BaseModel):
 
     model_config = ConfigDict(extra="allow")
 
-    messages: list[Message]
+    messages: list[Message] = Field(min_length=1)
     ground_truth: Any = None
     tools: list[Any] | None = None
     kwargs: dict[str, Any] = Field(default_factory=dict)
@@ -33,7 +33,12 @@ class EvaluateResponse(EvaluateResult):
 class BatchEvaluateRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    items: list[EvaluateRequest]
+    # Each item should be an EvaluateRequest, but items are validated one by one: an invalid
+    # item is answered in its own slot (status "invalid") and never fails the batch, so the
+    # schema accepts any JSON value here.
+    items: list[Any] = Field(
+        description="EvaluateRequest objects; an invalid one gets status 'invalid' in its slot"
+    )
     function: str | None = None
 
 
@@ -78,10 +83,26 @@ def _ref(name: str) -> dict[str, Any]:
     return {"content": {"application/json": {"schema": {"$ref": f"#/components/schemas/{name}"}}}}
 
 
+# The handlers read the path themselves (they take the raw request for speed), so the name
+# parameter is declared here for the schema.
+NAME_PARAMETER = {
+    "name": "name",
+    "in": "path",
+    "required": True,
+    "schema": {"type": "string"},
+    "description": "The reward function's name (see GET /functions)",
+}
+
 REQUEST_BODIES = {
     "evaluate": {"requestBody": {"required": True, **_ref("EvaluateRequest")}},
     "batch": {"requestBody": {"required": True, **_ref("BatchEvaluateRequest")}},
 }
+
+
+def with_name(extra: dict[str, Any]) -> dict[str, Any]:
+    """``openapi_extra`` for a route with a ``{name}`` segment."""
+    return {**extra, "parameters": [NAME_PARAMETER]}
+
 
 _ERRORS: dict[int | str, dict[str, Any]] = {
     status: {"description": text, **_ref("ErrorResponse")}
