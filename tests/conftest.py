@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
+import signal
 import socket
+import subprocess
+import sys
 import threading
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -79,3 +84,37 @@ class LiveServer:
 def live_server() -> type[LiveServer]:
     """Use as ``with live_server(app) as server: httpx.get(server.url + "/health")``."""
     return LiveServer
+
+
+def wait_for_health(url: str, process: subprocess.Popen[Any] | None = None) -> None:
+    """Poll ``url``/health until it answers 200 (failing fast if ``process`` exits)."""
+    import httpx
+
+    deadline = time.monotonic() + 60
+    while True:
+        try:
+            if httpx.get(f"{url}/health").status_code == 200:
+                return
+        except httpx.TransportError:
+            pass
+        assert process is None or process.poll() is None, "rk-serve exited"
+        assert time.monotonic() < deadline, f"{url} did not become healthy"
+        time.sleep(0.05)
+
+
+@contextlib.contextmanager
+def rk_serve(*args: str, env: dict[str, str] | None = None) -> Iterator[str]:
+    """A real ``rk-serve ARGS`` subprocess on a free loopback port; yields its base URL."""
+    port = free_port()
+    command = [str(Path(sys.executable).parent / "rk-serve"), *args, "--port", str(port)]
+    process = subprocess.Popen(
+        command, env={**os.environ, **(env or {})},
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )  # fmt: skip
+    url = f"http://127.0.0.1:{port}"
+    try:
+        wait_for_health(url, process)
+        yield url
+    finally:
+        process.send_signal(signal.SIGTERM)
+        process.wait(timeout=30)

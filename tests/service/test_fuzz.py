@@ -3,50 +3,19 @@ no 5xx that is not a documented reward failure, and every response matches the s
 
 from __future__ import annotations
 
-import os
 import re
-import signal
 import subprocess
 import sys
-import time
-from collections.abc import Iterator
 from pathlib import Path
 
-import httpx
 import pytest
 
-from ..conftest import FIXTURES, free_port
+from ..conftest import FIXTURES, rk_serve
 
 pytestmark = pytest.mark.slow
 
 KEY = "fuzz-key-0123456789abcdef"
 SCHEMATHESIS = Path(sys.executable).parent / "schemathesis"
-
-
-def serve(target: str) -> Iterator[str]:
-    port = free_port()
-    env = {**os.environ, "RK_API_KEYS": f"fuzz {KEY}", "RK_WORKERS": "1"}
-    process = subprocess.Popen(
-        [str(Path(sys.executable).parent / "rk-serve"), target, "--port", str(port),
-         "--log-level", "warning"],
-        env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-    )  # fmt: skip
-    url = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                if httpx.get(f"{url}/health").status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            assert process.poll() is None, "rk-serve exited"
-            assert time.monotonic() < deadline, "rk-serve did not become healthy"
-            time.sleep(0.1)
-        yield url
-    finally:
-        process.send_signal(signal.SIGTERM)
-        process.wait(timeout=30)
 
 
 def fuzz(url: str, *, examples: int, exclude: str = "") -> int:
@@ -73,11 +42,8 @@ EXCLUDED = "positive_data_acceptance"
 
 @pytest.mark.parametrize("target", ["service_rewards.py:echo", "service_rewards.py"])
 def test_fuzz_every_endpoint_against_the_schema(target: str) -> None:
-    server = serve(str(FIXTURES / target))
-    url = next(server)
-    try:
+    env = {"RK_API_KEYS": f"fuzz {KEY}", "RK_WORKERS": "1"}
+    with rk_serve(str(FIXTURES / target), "--log-level", "warning", env=env) as url:
         generated = fuzz(url, examples=350, exclude=EXCLUDED)
-    finally:
-        server.close()
     # Two servers (one function; several) of at least 1,000 requests each: >= 2,000 in all.
     assert generated >= 1000

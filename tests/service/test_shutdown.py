@@ -14,22 +14,9 @@ from pathlib import Path
 import httpx
 import pytest
 
-from ..conftest import FIXTURES, free_port
+from ..conftest import FIXTURES, free_port, wait_for_health
 
 pytestmark = pytest.mark.slow
-
-
-def wait_healthy(url: str, process: subprocess.Popen[str]) -> None:
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        assert process.poll() is None, "rk-serve exited early"
-        try:
-            if httpx.get(f"{url}/health").status_code == 200:
-                return
-        except httpx.TransportError:
-            pass
-        time.sleep(0.05)
-    raise AssertionError("rk-serve did not become healthy")
 
 
 def test_sigterm_finishes_the_batch_refuses_new_work_and_exits_0() -> None:
@@ -55,7 +42,7 @@ def test_sigterm_finishes_the_batch_refuses_new_work_and_exits_0() -> None:
         env={**os.environ, "PYTHONUNBUFFERED": "1"},
     )
     try:
-        wait_healthy(url, process)
+        wait_for_health(url, process)
         items = [{"messages": [{"role": "assistant", "content": "x"}], "ms": 20}] * 100
         result: dict[str, httpx.Response] = {}
         batch = threading.Thread(
