@@ -3,6 +3,7 @@ adjust how the HTTP client is built (mutual TLS sets ``verify=`` to an SSL conte
 
 from __future__ import annotations
 
+import abc
 import base64
 import json
 import threading
@@ -56,7 +57,7 @@ def token_expiry(token: str) -> float | None:
         return None
 
 
-class TokenCredential(Credential):
+class TokenCredential(Credential, abc.ABC):
     """A bearer token fetched by blocking code and cached until ``refresh_margin`` seconds
     before it expires; async clients fetch it in a worker thread, not on the event loop."""
 
@@ -67,9 +68,9 @@ class TokenCredential(Credential):
         self._lock = threading.Lock()
         self._cache: dict[str, tuple[str, float]] = {}
 
+    @abc.abstractmethod
     def _fetch(self, request: httpx.Request) -> tuple[str, float]:
         """A new token for ``request`` and its expiry (epoch seconds)."""
-        raise NotImplementedError
 
     def _cache_key(self, request: httpx.Request) -> str:
         return ""
