@@ -44,6 +44,7 @@ def test_hostile_function_gets_its_status_while_health_answers(
 ) -> None:
     health_times: list[float] = []
     stop = threading.Event()
+    probing = threading.Event()
 
     def probe() -> None:
         with httpx.Client(base_url=server.url) as client:
@@ -51,10 +52,14 @@ def test_hostile_function_gets_its_status_while_health_answers(
                 start = time.perf_counter()
                 assert client.get("/health").status_code == 200
                 health_times.append(time.perf_counter() - start)
+                probing.set()
                 time.sleep(0.05)
 
     prober = threading.Thread(target=probe)
     prober.start()
+    # Some functions fail in milliseconds (hog hits RLIMIT_AS at once): without this the request
+    # can finish before the first probe and the check below would race.
+    assert probing.wait(timeout=10)
     try:
         response = httpx.post(
             f"{server.url}/evaluate/{function}", json={"messages": MESSAGES}, timeout=30
