@@ -36,7 +36,10 @@ pytest: $(VENV)/.dev-installed
 
 test: lint typecheck pytest
 
+# The HTTP benchmark drives the server with wrk (Debian package), installed here when possible.
 bench: $(VENV)/.dev-installed
+	@command -v wrk >/dev/null || { [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null \
+		&& apt-get install -y -qq wrk >/dev/null; } || { echo "make bench needs wrk: apt-get install wrk"; exit 1; }
 	$(BIN)/python bench/run.py
 
 clean:

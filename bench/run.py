@@ -6,6 +6,7 @@ import ast
 import datetime
 import os
 import platform
+import shutil
 import subprocess
 import sys
 from importlib import metadata
@@ -30,6 +31,11 @@ def machine() -> str:
             versions.append(f"{name} {metadata.version(name)}")
         except metadata.PackageNotFoundError:
             continue
+    wrk = ""
+    if shutil.which("wrk"):
+        wrk = subprocess.run(["wrk", "-v"], capture_output=True, text=True, check=False).stdout
+    if wrk:
+        versions.append(wrk.split()[0] + " " + wrk.split()[1])
     return (
         f"- Machine: {len(os.sched_getaffinity(0))} cores ({cpu}), Python "
         f"{platform.python_version()}, {platform.system()} {platform.release()}\n"

@@ -43,14 +43,16 @@ def write_deterministic_zip(entries: Iterable[tuple[str, bytes, bool]], path: Pa
             zf.writestr(info, data, compresslevel=9)
 
 
-def package_files(root: Path) -> list[Path]:
-    """Files under ``root`` worth shipping: no caches or bytecode, sorted."""
+def package_files(root: Path, *, bytecode: bool = False) -> list[Path]:
+    """Files under ``root`` worth shipping, sorted: no caches, and no bytecode unless asked."""
+    skip_dirs = _SKIP_DIRS - {"__pycache__"} if bytecode else _SKIP_DIRS
+    skip_suffixes = _SKIP_SUFFIXES - {".pyc"} if bytecode else _SKIP_SUFFIXES
     found = []
     for path in sorted(root.rglob("*")):
         relative = path.relative_to(root)
-        if any(part in _SKIP_DIRS for part in relative.parts) or not path.is_file():
+        if any(part in skip_dirs for part in relative.parts) or not path.is_file():
             continue
-        if path.suffix in _SKIP_SUFFIXES:
+        if path.suffix in skip_suffixes:
             continue
         found.append(path)
     return found

@@ -12,6 +12,8 @@ from fastapi.exceptions import RequestValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.requests import Request
 from starlette.responses import Response
+from starlette.routing import Match, Route
+from starlette.types import Scope
 
 from .._errors import InvalidRequest, RewardKitError
 from .._function import RewardFunction
@@ -85,7 +87,9 @@ def create_app(
             failure_window=settings.auth_failure_window,
         )
     # Outermost: every request gets an id, a metric and an access-log line, refused ones too.
-    app.add_middleware(RequestContextMiddleware, metrics=metrics, routes=app.router.routes)
+    app.add_middleware(
+        RequestContextMiddleware, metrics=metrics, routes=app.router.routes, functions=registry
+    )
     return app
 
 
@@ -123,19 +127,37 @@ def _routes(app: FastAPI, service: Service) -> None:
             tags=["meta"],
             include_in_schema=False,
         )
-    for path in ("/evaluate", "/evaluate/{name}", "/reward"):
+    hot = [
+        *((path, service.evaluate, "evaluate") for path in ("/evaluate", "/evaluate/{name}")),
+        ("/reward", service.evaluate, "evaluate"),
+        *(
+            (path, service.batch_evaluate, "batch")
+            for path in ("/batch_evaluate", "/batch_evaluate/{name}")
+        ),
+    ]
+    for path, endpoint, kind in hot:
         app.add_api_route(
-            path, service.evaluate, methods=["POST"], tags=["evaluate"], **options("evaluate", path)
+            path, endpoint, methods=["POST"], tags=["evaluate"], **options(kind, path)
         )
-    for path in ("/batch_evaluate", "/batch_evaluate/{name}"):
-        app.add_api_route(
-            path,
-            service.batch_evaluate,
-            methods=["POST"],
-            tags=["evaluate"],
-            **options("batch", path),
-        )
+    # The evaluation endpoints are served by plain Starlette routes placed ahead of the FastAPI
+    # ones, which stay for the OpenAPI document. The handlers take the raw Request and validate
+    # themselves, so FastAPI's per-request dependency solving would only add cost: about 30 us,
+    # a quarter of a trivial /evaluate (docs/benchmarks.md).
+    app.router.routes[:0] = [_ServedRoute(path, endpoint) for path, endpoint, _ in hot]
     add_openrlhf_route(app, service)
+
+
+class _ServedRoute(Route):
+    """A POST route that, like FastAPI's, records itself in the scope (for metric labels)."""
+
+    def __init__(self, path: str, endpoint: Any) -> None:
+        super().__init__(path, endpoint, methods=["POST"], include_in_schema=False)
+
+    def matches(self, scope: Scope) -> tuple[Match, Scope]:
+        match, child_scope = super().matches(scope)
+        if match is not Match.NONE:
+            child_scope["route"] = self
+        return match, child_scope
 
 
 def _error_handlers(app: FastAPI) -> None:

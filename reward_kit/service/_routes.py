@@ -58,6 +58,9 @@ class Service:
         self.settings = settings
         self.metrics = metrics
         self.in_flight = 0
+        if metrics is not None:
+            # Read when scraped, so admitting a request costs nothing extra.
+            metrics.in_flight.set_function(lambda: float(self.in_flight))
 
     @contextlib.contextmanager
     def admit(self) -> Iterator[None]:
@@ -69,19 +72,17 @@ class Service:
                 retry_after=1,
             )
         self.in_flight += 1
-        if self.metrics is not None:
-            self.metrics.in_flight.set(self.in_flight)
         try:
             yield
         finally:
             self.in_flight -= 1
-            if self.metrics is not None:
-                self.metrics.in_flight.set(self.in_flight)
 
     async def run(self, calls: list[Call]) -> list[Outcome]:
         """Evaluate through the engine and count the outcomes per function."""
         outcomes = await self.engine.run(calls)
-        if self.metrics is not None:
+        if self.metrics is not None and len(calls) == 1:
+            self.metrics.observe_outcomes(calls[0].function.name, outcomes)
+        elif self.metrics is not None:
             by_function: dict[str, list[Outcome]] = {}
             for call, outcome in zip(calls, outcomes, strict=True):
                 by_function.setdefault(call.function.name, []).append(outcome)
@@ -108,6 +109,8 @@ class Service:
         return parse_json(b"".join(chunks))
 
     def override_timeout(self, request: Request) -> float | None:
+        if not request.scope["query_string"]:
+            return None
         return parse_timeout(request.query_params.get("timeout"), maximum=self.settings.max_timeout)
 
     def timeout_for(self, fn: RewardFunction[Any], override: float | None) -> float:

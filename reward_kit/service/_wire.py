@@ -27,7 +27,7 @@ from ._outcome import Item
 
 __all__ = ["parse_batch", "parse_item", "parse_json", "parse_timeout", "pick_function"]
 
-RESERVED = ("messages", "ground_truth", "tools", "kwargs", "function")
+RESERVED = frozenset({"messages", "ground_truth", "tools", "kwargs", "function"})
 
 
 @with_config(ConfigDict(extra="allow"))
@@ -72,23 +72,26 @@ def parse_item(data: Any, where: str = "") -> tuple[Item, str | None]:
     if not isinstance(data, dict):
         label = where or "body"
         raise InvalidRequest(f"{label}: expected a JSON object, got {_json_type(data)}")
-    known = {k: v for k, v in data.items() if k in RESERVED}
+    known: dict[str, Any] = {}
+    extras: dict[str, Any] = {}
+    for key, value in data.items():  # one pass: this runs for every item of every batch
+        (known if key in RESERVED else extras)[key] = value
     try:
         valid = _ITEM.validate_python(known)
     except ValidationError as error:
         raise InvalidRequest(format_validation_error(error, where)) from None
     kwargs: dict[str, Any] = dict(valid.get("kwargs") or {})
-    extras = {k: v for k, v in data.items() if k not in RESERVED}
     if valid.get("tools") is not None:
         extras["tools"] = valid["tools"]
-    clash = sorted(set(extras) & set(kwargs))
-    if clash:
-        prefix = f"{where}." if where else ""
-        raise InvalidRequest(
-            f"{prefix}kwargs: {', '.join(map(repr, clash))} given both at the top level and in "
-            "'kwargs'; give each once"
-        )
-    kwargs.update(extras)
+    if extras:
+        clash = sorted(set(extras) & set(kwargs))
+        if clash:
+            prefix = f"{where}." if where else ""
+            raise InvalidRequest(
+                f"{prefix}kwargs: {', '.join(map(repr, clash))} given both at the top level and "
+                "in 'kwargs'; give each once"
+            )
+        kwargs.update(extras)
     item = Item(list(valid["messages"]), valid.get("ground_truth"), kwargs)
     return item, valid.get("function")
 

@@ -1,16 +1,14 @@
 """Real images: build the generated Dockerfile with podman, run it, call it, push it; and the
 local target through the docker SDK against ``podman system service``.
 
-No registry is reachable, so the base image is made here: debootstrap (Debian's mirror is
-reachable) then ``podman import``, passed as BASE_IMAGE; the image is cached in podman's
-storage on the machine. The build is offline: the context carries a wheelhouse.
-Podman on this VM needs runc, small ulimits (containers.conf here) and chroot isolation.
+No registry is reachable, so the base image is made on the machine (the ``base_image``
+fixture, tests/deploy/_podman.py) and passed as BASE_IMAGE. The build is offline: the context
+carries a wheelhouse.
 """
 
 from __future__ import annotations
 
 import hashlib
-import os
 import shutil
 import subprocess
 import tempfile
@@ -26,54 +24,16 @@ from reward_kit.deploy._context import build_docker_context
 from reward_kit.deploy._local import LocalTarget
 
 from ..conftest import QUICKSTART, free_port, require_integration
+from ._podman import BASE_TOOLS, ENV, podman
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
-BASE_IMAGE = "localhost/reward-kit-test-base:bookworm"
-TOOLS = ("podman", "buildah", "runc", "debootstrap", "docker-registry")
-ENV = {
-    **os.environ,
-    "CONTAINERS_CONF": str(Path(__file__).with_name("containers.conf")),
-    "BUILDAH_ISOLATION": "chroot",
-}
+TOOLS = (*BASE_TOOLS, "docker-registry")
 KEY = "rk_container_test_key_0123456789"
 ITEM = {
     "messages": [{"role": "user", "content": "2+2?"}, {"role": "assistant", "content": "4"}],
     "ground_truth": "4",
 }
-
-
-def podman(*args: str, timeout: float = 300) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        ["podman", *args], env=ENV, capture_output=True, text=True, timeout=timeout, check=False
-    )
-
-
-@pytest.fixture(scope="module")
-def base_image() -> str:
-    require_integration(*TOOLS)
-    if podman("image", "exists", BASE_IMAGE).returncode == 0:
-        return BASE_IMAGE
-    # About a minute, once per machine; the rootfs is deleted once imported.
-    work = Path(tempfile.mkdtemp(prefix="rk-debootstrap-", dir="/var/tmp"))
-    try:
-        subprocess.run(
-            ["debootstrap", "--variant=minbase", "--include=python3,python3-venv,ca-certificates",
-             "bookworm", str(work / "rootfs"), "http://deb.debian.org/debian"],
-            check=True, capture_output=True, timeout=600,
-        )  # fmt: skip
-        # The context manager waits for tar and closes its pipe.
-        with subprocess.Popen(
-            ["tar", "-C", str(work / "rootfs"), "-c", "."], stdout=subprocess.PIPE
-        ) as tar:
-            imported = subprocess.run(
-                ["podman", "import", "--change", 'CMD ["/bin/bash"]', "-", BASE_IMAGE],
-                stdin=tar.stdout, env=ENV, capture_output=True, text=True, timeout=300,
-            )  # fmt: skip
-        assert imported.returncode == 0, imported.stderr
-    finally:
-        shutil.rmtree(work, ignore_errors=True)
-    return BASE_IMAGE
 
 
 def wait_healthy(url: str, timeout: float = 60) -> None:
@@ -90,6 +50,7 @@ def wait_healthy(url: str, timeout: float = 60) -> None:
 
 @pytest.fixture
 def registry(tmp_path: Path) -> Iterator[str]:
+    require_integration(*TOOLS)
     port = free_port()
     config = tmp_path / "registry.yml"
     config.write_text(
@@ -123,8 +84,11 @@ def test_generated_image_builds_runs_authenticates_and_pushes(
     assert artifacts.docker_context is not None
     tag = "localhost/reward-kit/quick:test"
     started = time.monotonic()
-    # --format docker: OCI images drop HEALTHCHECK.
-    built = podman("build", "--format", "docker", "-t", tag, str(artifacts.docker_context))
+    # --format docker: OCI images drop HEALTHCHECK. --layers=false: no intermediate images are
+    # left behind on the machine, run after run.
+    built = podman(
+        "build", "--format", "docker", "--layers=false", "-t", tag, str(artifacts.docker_context)
+    )
     build_seconds = time.monotonic() - started
     assert built.returncode == 0, built.stdout[-3000:] + built.stderr[-3000:]
     print(f"image build: {build_seconds:.1f}s")
@@ -158,10 +122,13 @@ def test_generated_image_builds_runs_authenticates_and_pushes(
     finally:
         podman("rm", "-f", name)
     remote = f"{registry}/evals/quick:test"
-    pushed = podman("push", "--tls-verify=false", tag, remote)
-    assert pushed.returncode == 0, pushed.stderr
-    catalog = httpx.get(f"http://{registry}/v2/evals/quick/tags/list").json()
-    assert catalog["tags"] == ["test"]
+    try:
+        pushed = podman("push", "--tls-verify=false", tag, remote)
+        assert pushed.returncode == 0, pushed.stderr
+        catalog = httpx.get(f"http://{registry}/v2/evals/quick/tags/list").json()
+        assert catalog["tags"] == ["test"]
+    finally:
+        podman("rmi", "-f", tag)
 
 
 @pytest.fixture

@@ -124,7 +124,15 @@ def test_bundle_layout_and_size_facts(bundle: tuple[Path, Path, dict[str, object
     native = [n for n in names if n.endswith(".so")]
     assert native
     assert all("x86_64-linux-gnu" in n or "abi3" in n for n in native)
-    assert not any("__pycache__" in n or n.endswith(".pyc") or n.startswith("bin/") for n in names)
+    assert not any(n.startswith("bin/") for n in names)
+    if sys.version_info[:2] != (3, 11):
+        return  # bytecode is only shipped when built by the target's Python version
+    # Bytecode ships (Lambda cannot write it), hash-based so it holds no timestamps.
+    assert "__pycache__/rk_lambda.cpython-311.pyc" in names
+    assert "reward_kit/__pycache__/__init__.cpython-311.pyc" in names
+    with zipfile.ZipFile(zip_path) as archive:
+        header = archive.read("__pycache__/rk_lambda.cpython-311.pyc")[:16]
+    assert int.from_bytes(header[4:8], "little") == 0b01  # hash-based, unchecked (PEP 552)
     assert not any(n.endswith("direct_url.json") for n in names)
 
 

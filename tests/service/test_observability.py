@@ -62,11 +62,36 @@ def test_metrics_count_requests_items_and_latency(client: TestClient) -> None:
     assert "rk_in_flight_requests" in text
 
 
+def test_metric_labels_cannot_be_chosen_by_clients(client: TestClient) -> None:
+    for index in range(5):
+        client.post(f"/evaluate/no-such-function-{index}", json=BODY, headers=AUTH)
+        client.request(f"BREW{index}", "/evaluate", headers=AUTH)
+    text = client.get("/metrics", headers=AUTH).text
+    assert "no-such-function" not in text
+    assert "BREW" not in text
+    assert metric(text, "rk_requests_total", method="other", route="/evaluate") >= 5
+    assert (
+        metric(text, "rk_request_duration_seconds_count", route="/evaluate/{name}", function="")
+        >= 5
+    )
+
+
 def test_request_id_is_kept_or_made(client: TestClient) -> None:
     given = client.get("/health", headers={"X-Request-ID": "trainer-step-42"})
     assert given.headers["x-request-id"] == "trainer-step-42"
     made = client.get("/health", headers={"X-Request-ID": "bad id with spaces"})
     assert len(made.headers["x-request-id"]) == 32
+
+
+def test_responses_say_their_server_time(client: TestClient) -> None:
+    response = client.post("/evaluate/sleeper?timeout=0.2", json=BODY, headers=AUTH)
+    assert response.status_code == 504
+    name, _, duration = response.headers["server-timing"].partition(";dur=")
+    assert name == "app"
+    assert 200 <= float(duration) < 10_000
+    refused = client.post("/evaluate/good", json=BODY)
+    assert refused.status_code == 401
+    assert refused.headers["server-timing"].startswith("app;dur=")
 
 
 def test_json_logs_carry_request_id_and_identity_never_the_key(client: TestClient) -> None:
