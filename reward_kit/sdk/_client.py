@@ -43,7 +43,7 @@ class EvaluatorClient:
         *,
         auth: httpx.Auth | str | None = None,
         timeout: float = DEFAULT_TIMEOUT,
-        max_retries: int = 3,
+        max_retries: int = 5,
         max_batch_items: int = 10_000,
         max_batch_bytes: int = DEFAULT_MAX_BATCH_BYTES,
         max_concurrency: int = 4,

@@ -35,12 +35,16 @@ DEFAULT_TIMEOUT = 120.0
 # for the envelope. A smaller server limit is handled by splitting on 413 (see split_on_413).
 DEFAULT_MAX_BATCH_BYTES = 8 * 1024 * 1024
 RETRY_STATUSES = frozenset({429, 502, 503, 504})
-# Connect failures never reached the server. Read timeouts and dropped keep-alive connections
+# Connect failures never reached the server. Read timeouts and dropped or reset connections
 # may have: retrying is still safe because an evaluation has no side effects on the server.
+# A server that restarts (SIGKILL, or SIGTERM closing keep-alive connections) resets the
+# connections whose request it had not read yet: ReadError/WriteError "Connection reset by peer".
 RETRY_EXCEPTIONS = (
     httpx.ConnectError,
     httpx.ConnectTimeout,
     httpx.ReadTimeout,
+    httpx.ReadError,
+    httpx.WriteError,
     httpx.RemoteProtocolError,
     httpx.PoolTimeout,
 )
@@ -122,7 +126,7 @@ class ClientConfig:
     auth: httpx.Auth | None = None
     timeout: float = DEFAULT_TIMEOUT
     connect_timeout: float = 10.0
-    max_retries: int = 3
+    max_retries: int = 5
     max_batch_items: int = 10_000
     max_batch_bytes: int = DEFAULT_MAX_BATCH_BYTES
     max_concurrency: int = 4

@@ -10,14 +10,16 @@ and rebuilding the pool when it breaks (a worker dying while idle breaks a pebbl
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import math
 import multiprocessing
 import signal
 import sys
 import threading
-from concurrent.futures import Future
+from concurrent.futures import Future, InvalidStateError
 from concurrent.futures import TimeoutError as FutureTimeout
+from concurrent.futures.process import BrokenProcessPool
 from typing import Any
 
 from .._errors import ConfigurationError
@@ -76,6 +78,8 @@ class ProcessExecutor:
         self._pool: Any = None
         self._lock = threading.Lock()
         self._generation = 0
+        # Futures of the current pool not finished yet: a broken pool stops answering them.
+        self._outstanding: set[Future[Any]] = set()
         self.pending = 0  # tasks scheduled and not finished (running or queued)
 
     # -- lifecycle ---------------------------------------------------------------------------
@@ -93,12 +97,14 @@ class ProcessExecutor:
         else:
             context = multiprocessing.get_context("spawn")
         self._generation += 1
-        return self._pebble.ProcessPool(
+        pool = self._pebble.ProcessPool(
             max_workers=self.workers,
             initializer=_worker.initialize,
             initargs=(self._sources, list(sys.path), self._memory_limit_mb),
             context=context,
         )
+        _drain_before_expiring(pool, context)
+        return pool
 
     def close(self) -> None:
         with self._lock:
@@ -112,16 +118,37 @@ class ProcessExecutor:
         with self._lock:
             if self._generation != generation or self._pool is None:
                 return
-            old = self._pool
+            old, orphans = self._pool, self._outstanding
             logger.warning("worker pool broke; starting a new one")
-            self._pool = self._new_pool()
+            self._pool, self._outstanding = self._new_pool(), set()
+        # stop() alone only flags the pool: join() stops its surviving workers and closes its
+        # pipes, which would otherwise leak with every broken pool.
         old.stop()
+        old.join()
+        # A broken pebble pool never answers the tasks it had queued but not yet handed out:
+        # fail them so their callers run them again on the new pool instead of waiting forever.
+        for future in orphans.copy():
+            with contextlib.suppress(InvalidStateError):
+                if not future.done():
+                    future.set_exception(BrokenProcessPool("the worker pool broke"))
 
     def _schedule(self, fn: Any, args: tuple[Any, ...], timeout: float) -> tuple[Future[Any], int]:
         with self._lock:
             if self._pool is None:
                 raise RuntimeError("the worker pool is closed")
-            return self._pool.schedule(fn, args=args, timeout=timeout), self._generation
+            try:
+                future: Future[Any] = self._pool.schedule(fn, args=args, timeout=timeout)
+            except RuntimeError as error:
+                # pebble refuses new work once its pool broke, e.g. after a worker died while
+                # no task was running; report it like a broken task so _call recovers.
+                if not _is_broken_pool(error):
+                    raise
+                future = Future()
+                future.set_exception(BrokenProcessPool(str(error)))
+                return future, self._generation
+            self._outstanding.add(future)
+            future.add_done_callback(self._outstanding.discard)
+            return future, self._generation
 
     # -- evaluation ----------------------------------------------------------------------------
 
@@ -214,9 +241,58 @@ class ProcessExecutor:
             )
 
 
-def _is_broken_pool(error: BaseException) -> bool:
-    from concurrent.futures.process import BrokenProcessPool
+def _drain_before_expiring(pool: Any, context: Any) -> None:
+    """Give ``pool`` a pool manager that reads a dead worker's last messages before failing its
+    task.
 
+    pebble reads the workers' messages (``Acknowledgement``: worker W took task T; results) on
+    one thread and notices dead workers on another. A reward that dies as soon as it starts
+    (``os._exit``, a segfault) can be noticed before its acknowledgement is read: pebble then
+    finds no task to fail, reads the acknowledgement later, and the task waits for its hard
+    deadline to come back as a *timeout* (or, if nothing else was running, the whole pool
+    breaks). Likewise a result still in the pipe when its worker dies gets reported as a crash.
+    Deferring the expiry to the message thread until the pipe is empty fixes both: everything
+    the worker sent before it died has then been read. Left as is if pebble's internals differ.
+    """
+    manager: Any = getattr(pool, "_pool_manager", None)
+    needed = ("handle_worker_expiration", "process_next_message", "worker_manager")
+    if manager is None or not all(hasattr(manager, name) for name in needed):
+        return
+    pool._pool_manager = _draining_manager(type(manager))(pool._context, context)
+
+
+def _draining_manager(base: type) -> type:
+    class DrainingPoolManager(base):  # type: ignore[misc]
+        def __init__(self, *args: Any) -> None:
+            super().__init__(*args)
+            self._deaths: list[tuple[int, int | None]] = []
+            self._deaths_lock = threading.Lock()
+
+        def handle_worker_expiration(self, expiration: tuple[int, int | None]) -> None:
+            with self._deaths_lock:  # the pool manager thread: only note it
+                self._deaths.append(expiration)
+
+        def process_next_message(self, timeout: float) -> None:
+            super().process_next_message(timeout)  # the message thread
+            with self._deaths_lock:
+                deaths, self._deaths = self._deaths, []
+            if deaths and self._pending_messages():
+                with self._deaths_lock:  # not drained yet: after the next message
+                    self._deaths[:0] = deaths
+                return
+            for expiration in deaths:
+                super().handle_worker_expiration(expiration)
+
+        def _pending_messages(self) -> bool:
+            try:
+                return bool(self.worker_manager.pool_channel.poll(0))
+            except (OSError, ValueError):  # the pool is stopping and closed its pipes
+                return False
+
+    return DrainingPoolManager
+
+
+def _is_broken_pool(error: BaseException) -> bool:
     return isinstance(error, BrokenProcessPool) or (
         isinstance(error, RuntimeError)
         and ("not active" in str(error) or "Unexpected error" in str(error))

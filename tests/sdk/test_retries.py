@@ -106,7 +106,14 @@ def test_other_errors_are_not_retried(answer: httpx.Response, raised: type[Excep
 
 @pytest.mark.parametrize(
     "exc",
-    [httpx.ConnectError("refused"), httpx.ReadTimeout("slow"), httpx.ConnectTimeout("slow")],
+    [
+        httpx.ConnectError("refused"),
+        httpx.ReadTimeout("slow"),
+        httpx.ConnectTimeout("slow"),
+        # A restarting server resets the connections whose request it had not read yet.
+        httpx.ReadError("[Errno 104] Connection reset by peer"),
+        httpx.WriteError("[Errno 32] Broken pipe"),
+    ],
 )
 def test_connection_errors_and_read_timeouts_are_retried(exc: Exception) -> None:
     handler, seen = scripted(exc, httpx.Response(200, json=OK))
