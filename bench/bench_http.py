@@ -95,12 +95,17 @@ def evaluate_throughput() -> list[str]:
     with (
         constant_app() as base,
         rk_serve(REWARDS) as plain,
+        rk_serve(REWARDS, "--no-metrics") as bare,
         rk_serve(REWARDS, env={"RK_API_KEYS": f"bench {KEY}"}) as keyed,
     ):
         targets = {
             "bare FastAPI + uvicorn, constant response (the limit)": (f"{base}/evaluate", None),
             'rk-serve, `isolation="inline"` reward': (
                 f"{plain}/evaluate/exact_match_inline",
+                None,
+            ),
+            "rk-serve, inline reward, `--no-metrics`": (
+                f"{bare}/evaluate/exact_match_inline",
                 None,
             ),
             "rk-serve, inline reward, API key auth on": (
@@ -137,6 +142,9 @@ def evaluate_throughput() -> list[str]:
         "",
         table(["server", "requests/s (median)", "ratio to the limit"], rows),
         "",
+        "What separates rk-serve from the constant endpoint is the work that endpoint skips: "
+        "reading and validating the body, building the `Message` list and the `EvaluateResult`, "
+        "a larger response, a request id, and the Prometheus metrics (the `--no-metrics` row). "
         "The reward in the worker pool pays a round trip to another process per request; that "
         "is the price of a reward that can be killed, and it is why trivially cheap rewards "
         'should declare `isolation="inline"`.',

@@ -20,7 +20,8 @@ from .._function import RewardFunction
 from .._loader import load_functions
 from .._version import __version__
 from ._engine import Engine
-from ._observability import Metrics, RequestContextMiddleware
+from ._metrics import Metrics
+from ._observability import RequestContextMiddleware
 from ._openrlhf import add_openrlhf_route
 from ._routes import Service, json_response
 from ._schemas import REQUEST_BODIES, RESPONSES, component_schemas, with_name

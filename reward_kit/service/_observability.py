@@ -1,8 +1,8 @@
-"""Observability: Prometheus metrics, request ids, and structured (JSON) logs.
+"""Observability: request ids, per-request metrics (recorded in ``_metrics``), and structured
+(JSON) logs.
 
-Each app gets its own metrics registry (no global state, so several apps can live in one
-process, as in tests). Request id and caller identity travel in context variables, so every log
-line written while a request is handled carries them.
+Request id and caller identity travel in context variables, so every log line written while a
+request is handled carries them.
 """
 
 from __future__ import annotations
@@ -13,15 +13,16 @@ import logging
 import os
 import re
 import time
-from collections.abc import Callable, Collection, Sequence
+from collections.abc import Collection, Sequence
 from typing import Any
 
 from starlette.routing import BaseRoute, Match
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from ._metrics import Metrics
+
 __all__ = [
     "JsonFormatter",
-    "Metrics",
     "RequestContextMiddleware",
     "configure_logging",
     "current_identity",
@@ -36,91 +37,6 @@ current_identity: contextvars.ContextVar[str] = contextvars.ContextVar("rk_ident
 _METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
 _SAFE_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
 access_logger = logging.getLogger("reward_kit.access")
-
-
-class Metrics:
-    """The evaluator's metrics, in a registry of their own.
-
-    >>> metrics = Metrics()
-    >>> metrics.items.labels(function="exact", status="ok").inc()
-    >>> b"rk_items_total" in metrics.render()[0]
-    True
-    """
-
-    def __init__(self) -> None:
-        from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
-
-        self.registry = CollectorRegistry()
-        self.requests = Counter(
-            "rk_requests",
-            "HTTP requests by route and status code",
-            ["method", "route", "status"],
-            registry=self.registry,
-        )
-        self.latency = Histogram(
-            "rk_request_duration_seconds",
-            "HTTP request latency by route and function",
-            ["route", "function"],
-            registry=self.registry,
-            buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30),
-        )
-        self.items = Counter(
-            "rk_items",
-            "Evaluated items by function and status (ok, error, timeout, ...)",
-            ["function", "status"],
-            registry=self.registry,
-        )
-        self.item_duration = Histogram(
-            "rk_item_duration_seconds",
-            "Reward function run time per item",
-            ["function"],
-            registry=self.registry,
-            buckets=(0.0001, 0.0005, 0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1, 5, 30),
-        )
-        self.in_flight = Gauge(
-            "rk_in_flight_requests", "Requests being evaluated", registry=self.registry
-        )
-        self.workers = Gauge("rk_pool_workers", "Worker processes", registry=self.registry)
-        self.busy = Gauge(
-            "rk_pool_busy_tasks",
-            "Tasks running or queued in the worker pool",
-            registry=self.registry,
-        )
-        self.queue = Gauge(
-            "rk_pool_queue_depth", "Tasks waiting for a free worker", registry=self.registry
-        )
-
-        self._children: dict[tuple[int, tuple[str, ...]], Any] = {}
-
-    def child(self, metric: Any, *labels: str) -> Any:
-        """``metric.labels(*labels)``, cached: prometheus_client takes a lock and rebuilds the
-        key on every call, which was a tenth of a trivial request's cost."""
-        key = (id(metric), labels)
-        found = self._children.get(key)
-        if found is None:
-            found = self._children[key] = metric.labels(*labels)
-        return found
-
-    def track_pool(self, workers: int, pending: Callable[[], int]) -> None:
-        self.workers.set(workers)
-        self.busy.set_function(lambda: float(pending()))
-        self.queue.set_function(lambda: float(max(0, pending() - workers)))
-
-    def observe_outcomes(self, function: str, outcomes: list[Any]) -> None:
-        statuses: dict[str, int] = {}
-        for outcome in outcomes:
-            statuses[outcome.status] = statuses.get(outcome.status, 0) + 1
-        for status, count in statuses.items():
-            self.child(self.items, function, status).inc(count)
-        durations = self.child(self.item_duration, function)
-        for outcome in outcomes:
-            if outcome.status == "ok":
-                durations.observe(outcome.duration_ms / 1000)
-
-    def render(self) -> tuple[bytes, str]:
-        from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
-
-        return generate_latest(self.registry), CONTENT_TYPE_LATEST
 
 
 class RequestContextMiddleware:
@@ -190,8 +106,7 @@ class RequestContextMiddleware:
                 function = scope.get("path_params", {}).get("name", "")
                 function = function if function in self.functions else ""
                 method = scope["method"] if scope["method"] in _METHODS else "other"
-                self.metrics.child(self.metrics.requests, method, route, str(status)).inc()
-                self.metrics.child(self.metrics.latency, route, function).observe(elapsed)
+                self.metrics.count_request(method, route, status, function, elapsed)
             if access_logger.isEnabledFor(logging.INFO):
                 self._log(scope, status, elapsed, route)
             current_identity.reset(identity_token)

@@ -23,7 +23,7 @@ from .._errors import (
 from .._function import RewardFunction
 from .._version import __version__
 from ._engine import Call, Engine
-from ._observability import Metrics
+from ._metrics import Metrics
 from ._outcome import Outcome, failure
 from ._settings import ServeSettings
 from ._wire import parse_batch, parse_item, parse_json, parse_timeout, pick_function
@@ -60,7 +60,7 @@ class Service:
         self.in_flight = 0
         if metrics is not None:
             # Read when scraped, so admitting a request costs nothing extra.
-            metrics.in_flight.set_function(lambda: float(self.in_flight))
+            metrics.track_in_flight(lambda: self.in_flight)
 
     @contextlib.contextmanager
     def admit(self) -> Iterator[None]:

@@ -118,3 +118,30 @@ def test_metrics_can_be_turned_off() -> None:
     settings = ServeSettings(targets=(HOSTILE,), workers=1, metrics=False)
     with TestClient(create_app(settings=settings)) as client:
         assert client.get("/metrics").status_code == 404
+
+
+def test_metrics_exposition_parses_and_buckets_are_le() -> None:
+    from prometheus_client.parser import text_string_to_metric_families
+
+    from reward_kit.service._metrics import Metrics
+    from reward_kit.service._outcome import Outcome
+
+    metrics = Metrics()
+    for seconds in (0.005, 0.0051, 100.0):  # on a bound, just above it, above every bound
+        metrics.count_request("POST", "/evaluate/{name}", 200, "good", seconds)
+    metrics.observe_outcomes("good", [Outcome("ok", {}, None, 0.5), Outcome("error", None, {}, 1)])
+    metrics.track_pool(2, lambda: 5)
+    metrics.track_in_flight(lambda: 1)
+    families = {f.name: f for f in text_string_to_metric_families(metrics.render()[0].decode())}
+    buckets = {
+        s.labels["le"]: s.value
+        for s in families["rk_request_duration_seconds"].samples
+        if s.name.endswith("_bucket")
+    }
+    assert (buckets["0.0025"], buckets["0.005"], buckets["0.01"], buckets["30.0"]) == (0, 1, 2, 2)
+    assert buckets["+Inf"] == 3
+    items = {s.labels["status"]: s.value for s in families["rk_items"].samples}
+    assert items == {"ok": 1, "error": 1}
+    gauges = {name: families[name].samples[0].value for name in families if "pool" in name}
+    assert gauges == {"rk_pool_workers": 2, "rk_pool_busy_tasks": 5, "rk_pool_queue_depth": 3}
+    assert families["rk_in_flight_requests"].samples[0].value == 1

@@ -1,0 +1,159 @@
+"""Prometheus metrics of the evaluator, recorded in plain dicts and exported at scrape time.
+
+prometheus_client's own ``Counter``/``Histogram`` take a lock and walk their buckets on every
+update: four updates per request cost ~10 us, a fifth of a trivial /evaluate. Every update here
+happens on the event-loop thread, so plain dicts need no lock; prometheus_client still does the
+exposition, through a custom collector.
+"""
+
+from __future__ import annotations
+
+import bisect
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from typing import Any
+
+__all__ = ["Metrics"]
+
+_LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30)
+_ITEM_BUCKETS = (0.0001, 0.0005, 0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1, 5, 30)
+
+
+class _Histogram:
+    __slots__ = ("bounds", "counts", "total")
+
+    def __init__(self, bounds: Sequence[float]) -> None:
+        self.bounds = bounds
+        self.counts = [0] * (len(bounds) + 1)  # the last one is +Inf
+        self.total = 0.0
+
+    def observe(self, value: float) -> None:
+        # Prometheus buckets are "less than or equal": the first bound >= value.
+        self.counts[bisect.bisect_left(self.bounds, value)] += 1
+        self.total += value
+
+    def cumulative(self) -> list[tuple[str, float]]:
+        # The "le" label as prometheus_client writes it: 0.005, 1.0, +Inf.
+        labels = [repr(float(bound)) for bound in self.bounds] + ["+Inf"]
+        running, out = 0, []
+        for label, count in zip(labels, self.counts, strict=True):
+            running += count
+            out.append((label, float(running)))
+        return out
+
+
+class Metrics:
+    """The evaluator's metrics, one set per app (no global registry).
+
+    >>> metrics = Metrics()
+    >>> metrics.count_request("POST", "/evaluate", 200, "exact", 0.002)
+    >>> text = metrics.render()[0].decode()
+    >>> 'rk_requests_total{method="POST",route="/evaluate",status="200"} 1.0' in text
+    True
+    """
+
+    def __init__(self) -> None:
+        from prometheus_client import CollectorRegistry
+
+        self.requests: dict[tuple[str, str, str], int] = {}
+        self.latency: dict[tuple[str, str], _Histogram] = {}
+        self.items: dict[tuple[str, str], int] = {}
+        self.item_duration: dict[str, _Histogram] = {}
+        self._in_flight: Callable[[], int] = lambda: 0
+        self._workers = 0
+        self._pending: Callable[[], int] = lambda: 0
+        self.registry = CollectorRegistry(auto_describe=False)
+        self.registry.register(_Collector(self))
+
+    # -- recording (event-loop thread only) -------------------------------------------------
+
+    def count_request(
+        self, method: str, route: str, status: int, function: str, seconds: float
+    ) -> None:
+        key = (method, route, str(status))
+        self.requests[key] = self.requests.get(key, 0) + 1
+        histogram = self.latency.get((route, function))
+        if histogram is None:
+            histogram = self.latency[(route, function)] = _Histogram(_LATENCY_BUCKETS)
+        histogram.observe(seconds)
+
+    def observe_outcomes(self, function: str, outcomes: Iterable[Any]) -> None:
+        durations = self.item_duration.get(function)
+        if durations is None:
+            durations = self.item_duration[function] = _Histogram(_ITEM_BUCKETS)
+        for outcome in outcomes:
+            key = (function, outcome.status)
+            self.items[key] = self.items.get(key, 0) + 1
+            if outcome.status == "ok":
+                durations.observe(outcome.duration_ms / 1000)
+
+    def track_in_flight(self, in_flight: Callable[[], int]) -> None:
+        self._in_flight = in_flight
+
+    def track_pool(self, workers: int, pending: Callable[[], int]) -> None:
+        self._workers = workers
+        self._pending = pending
+
+    # -- exposition --------------------------------------------------------------------------
+
+    def render(self) -> tuple[bytes, str]:
+        from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+
+        return generate_latest(self.registry), CONTENT_TYPE_LATEST
+
+
+class _Collector:
+    def __init__(self, metrics: Metrics) -> None:
+        self.metrics = metrics
+
+    def collect(self) -> Iterator[Any]:
+        from prometheus_client.core import (
+            CounterMetricFamily,
+            GaugeMetricFamily,
+            HistogramMetricFamily,
+        )
+
+        m = self.metrics
+        # Scrapes run on the event loop too, so nothing changes while this reads.
+        requests = CounterMetricFamily(
+            "rk_requests",
+            "HTTP requests by route and status code",
+            labels=["method", "route", "status"],
+        )
+        for labels, count in m.requests.items():
+            requests.add_metric(labels, count)
+        yield requests
+        latency = HistogramMetricFamily(
+            "rk_request_duration_seconds",
+            "HTTP request latency by route and function",
+            labels=["route", "function"],
+        )
+        for latency_labels, histogram in m.latency.items():
+            latency.add_metric(list(latency_labels), histogram.cumulative(), histogram.total)
+        yield latency
+        items = CounterMetricFamily(
+            "rk_items",
+            "Evaluated items by function and status (ok, error, timeout, ...)",
+            labels=["function", "status"],
+        )
+        for item_labels, count in m.items.items():
+            items.add_metric(list(item_labels), count)
+        yield items
+        durations = HistogramMetricFamily(
+            "rk_item_duration_seconds", "Reward function run time per item", labels=["function"]
+        )
+        for function, histogram in m.item_duration.items():
+            durations.add_metric([function], histogram.cumulative(), histogram.total)
+        yield durations
+        pending = m._pending()
+        yield GaugeMetricFamily(
+            "rk_in_flight_requests", "Requests being evaluated", value=m._in_flight()
+        )
+        yield GaugeMetricFamily("rk_pool_workers", "Worker processes", value=m._workers)
+        yield GaugeMetricFamily(
+            "rk_pool_busy_tasks", "Tasks running or queued in the worker pool", value=pending
+        )
+        yield GaugeMetricFamily(
+            "rk_pool_queue_depth",
+            "Tasks waiting for a free worker",
+            value=max(0, pending - m._workers),
+        )
