@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import inspect
+import math
 import numbers
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
@@ -19,6 +20,7 @@ __all__ = [
     "coerce_messages",
     "coerce_result",
     "format_validation_error",
+    "result_json",
 ]
 
 _MESSAGES = TypeAdapter(list[Message])
@@ -119,6 +121,29 @@ def coerce_result(value: Any, function: str) -> EvaluateResult:
         f"reward function {function!r} returned {type(value).__name__}; expected an "
         "EvaluateResult, a dict with a 'score', or a number"
     )
+
+
+def result_json(value: Any, function: str) -> dict[str, Any]:
+    """``coerce_result(value, function).model_dump(mode="json")``, the shape the service sends.
+
+    A plain number, the commonest return, skips building the model: that round trip cost about
+    2 us an item, a fifth of a trivial batch item's cost on the server.
+    """
+    kind = type(value)
+    if kind is bool:
+        return {"score": 1.0 if value else 0.0, **_PLAIN_RESULT}
+    if (kind is float and math.isfinite(value)) or (kind is int and abs(value) <= 2**53):
+        return {"score": float(value), **_PLAIN_RESULT}
+    return coerce_result(value, function).model_dump(mode="json")
+
+
+_PLAIN_RESULT: dict[str, Any] = {
+    "reason": None,
+    "is_score_valid": True,
+    "metrics": {},
+    "step_outputs": None,
+    "error": None,
+}
 
 
 def coerce_batch_result(value: Any, function: str, expected: int) -> list[EvaluateResult]:

@@ -11,7 +11,13 @@ import threading
 from collections.abc import Awaitable, Callable, Coroutine, Sequence
 from typing import Any, Generic, Literal, Protocol, TypeVar, overload
 
-from ._calling import CallSignature, coerce_batch_result, coerce_messages, coerce_result
+from ._calling import (
+    CallSignature,
+    coerce_batch_result,
+    coerce_messages,
+    coerce_result,
+    result_json,
+)
 from ._models import EvaluateResult
 
 __all__ = ["Isolation", "Mode", "RewardFunction", "reward_function"]
@@ -141,25 +147,51 @@ class RewardFunction(Generic[R]):
             return coerce_batch_result(value, self.name, count)
         return coerce_result(value, self.name)
 
-    def invoke(
-        self, messages: Any, ground_truth: Any = None, kwargs: dict[str, Any] | None = None
-    ) -> EvaluateResult | list[EvaluateResult]:
-        """Run synchronously whatever the function's kind (async ones get their own loop)."""
+    def _run(
+        self, messages: Any, ground_truth: Any, kwargs: dict[str, Any] | None
+    ) -> tuple[Any, int]:
         first, call_kwargs = self._arguments(messages, ground_truth, kwargs or {})
         value = self.func(first, **call_kwargs)
         if inspect.isawaitable(value):
             value = asyncio.run(_await(value))
-        return self._coerce(value, len(first))  # type: ignore[no-any-return]
+        return value, len(first)
+
+    async def _arun(
+        self, messages: Any, ground_truth: Any, kwargs: dict[str, Any] | None
+    ) -> tuple[Any, int]:
+        first, call_kwargs = self._arguments(messages, ground_truth, kwargs or {})
+        value = self.func(first, **call_kwargs)
+        if inspect.isawaitable(value):
+            value = await value
+        return value, len(first)
+
+    def invoke(
+        self, messages: Any, ground_truth: Any = None, kwargs: dict[str, Any] | None = None
+    ) -> EvaluateResult | list[EvaluateResult]:
+        """Run synchronously whatever the function's kind (async ones get their own loop)."""
+        value, count = self._run(messages, ground_truth, kwargs)
+        return self._coerce(value, count)  # type: ignore[no-any-return]
 
     async def ainvoke(
         self, messages: Any, ground_truth: Any = None, kwargs: dict[str, Any] | None = None
     ) -> EvaluateResult | list[EvaluateResult]:
         """Run on the current event loop (the function must be async)."""
-        first, call_kwargs = self._arguments(messages, ground_truth, kwargs or {})
-        value = self.func(first, **call_kwargs)
-        if inspect.isawaitable(value):
-            value = await value
-        return self._coerce(value, len(first))  # type: ignore[no-any-return]
+        value, count = await self._arun(messages, ground_truth, kwargs)
+        return self._coerce(value, count)  # type: ignore[no-any-return]
+
+    def invoke_json(
+        self, messages: Any, ground_truth: Any = None, kwargs: dict[str, Any] | None = None
+    ) -> dict[str, Any]:
+        """:meth:`invoke` for one pointwise item, as the JSON-ready result the service sends."""
+        value, _ = self._run(messages, ground_truth, kwargs)
+        return result_json(value, self.name)
+
+    async def ainvoke_json(
+        self, messages: Any, ground_truth: Any = None, kwargs: dict[str, Any] | None = None
+    ) -> dict[str, Any]:
+        """The async twin of :meth:`invoke_json`."""
+        value, _ = await self._arun(messages, ground_truth, kwargs)
+        return result_json(value, self.name)
 
     def __call__(self, *args: Any, **kwargs: Any) -> R:
         first_name = "rollouts_messages" if self.mode == "batch" else "messages"

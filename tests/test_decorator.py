@@ -89,6 +89,22 @@ def test_bad_return_values_name_the_function(returned: Any, error: type, match: 
 
     with pytest.raises(error, match=match):
         bad(ASSISTANT)
+    with pytest.raises(error, match=match):  # the service's path says the same
+        bad.invoke_json(ASSISTANT)
+
+
+@pytest.mark.parametrize(
+    "returned",
+    [True, False, 0, 3, -(2**53), 2**60, 0.25, -1e300, 1e-320, {"score": 0.5, "reason": "r"}],
+)
+def test_the_services_json_result_is_the_models_dump(returned: Any) -> None:
+    @reward_function
+    def f(messages, **kwargs):  # type: ignore[no-untyped-def]
+        return returned
+
+    expected = f(ASSISTANT).model_dump(mode="json")
+    assert f.invoke_json(ASSISTANT) == expected
+    assert asyncio.run(f.ainvoke_json(ASSISTANT)) == expected
 
 
 def test_direct_calls_raise_the_functions_own_exceptions() -> None:

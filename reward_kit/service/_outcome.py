@@ -65,10 +65,6 @@ def describe_exception(error: BaseException) -> str:
     return f"{type(error).__name__}: {text}" if text else type(error).__name__
 
 
-def _succeeded(result: Any, start: float) -> Outcome:
-    return Outcome("ok", result.model_dump(mode="json"), None, _ms(start))
-
-
 def _failed(error: Exception, start: float) -> Outcome:
     if isinstance(error, InvalidRequest):
         return failure("invalid", error.message, _ms(start))
@@ -81,18 +77,20 @@ def evaluate_item(fn: RewardFunction[Any], item: Item) -> Outcome:
     """Run one pointwise item here; the function's exceptions become a failure outcome."""
     start = time.perf_counter()
     try:
-        return _succeeded(fn.invoke(item.messages, item.ground_truth, item.kwargs), start)
+        result = fn.invoke_json(item.messages, item.ground_truth, item.kwargs)
     except Exception as error:
         return _failed(error, start)
+    return Outcome("ok", result, None, _ms(start))
 
 
 async def aevaluate_item(fn: RewardFunction[Any], item: Item) -> Outcome:
     """The async twin of :func:`evaluate_item`, on the current event loop."""
     start = time.perf_counter()
     try:
-        return _succeeded(await fn.ainvoke(item.messages, item.ground_truth, item.kwargs), start)
+        result = await fn.ainvoke_json(item.messages, item.ground_truth, item.kwargs)
     except Exception as error:
         return _failed(error, start)
+    return Outcome("ok", result, None, _ms(start))
 
 
 def _group_succeeded(results: Any, start: float) -> list[Outcome]:
