@@ -10,7 +10,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from pathlib import Path
 
 import httpx
@@ -26,17 +26,8 @@ def free_port() -> int:
 
 
 @contextmanager
-def rk_serve(*args: str, env: dict[str, str] | None = None) -> Iterator[str]:
-    """Run `rk-serve ARGS` on a free loopback port until the block ends; yields the base URL."""
-    port = free_port()
-    command = [
-        str(Path(sys.executable).parent / "rk-serve"),
-        *args,
-        "--port",
-        str(port),
-        "--log-level",
-        "warning",
-    ]
+def serving(command: list[str], port: int, env: dict[str, str] | None = None) -> Iterator[str]:
+    """Run a server command until the block ends; yields its URL once GET /health answers 200."""
     process = subprocess.Popen(
         command,
         env={**os.environ, **(env or {})},
@@ -53,11 +44,25 @@ def rk_serve(*args: str, env: dict[str, str] | None = None) -> Iterator[str]:
             except httpx.TransportError:
                 time.sleep(0.05)
             if process.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError(f"rk-serve did not start: {process.stderr.read()!r}")  # type: ignore[union-attr]
+                raise RuntimeError(f"{command[0]} did not start: {process.stderr.read()!r}")  # type: ignore[union-attr]
         yield url
     finally:
         process.send_signal(signal.SIGTERM)
         process.wait(timeout=30)
+
+
+def rk_serve(*args: str, env: dict[str, str] | None = None) -> AbstractContextManager[str]:
+    """Run `rk-serve ARGS` on a free loopback port until the block ends; yields the base URL."""
+    port = free_port()
+    command = [
+        str(Path(sys.executable).parent / "rk-serve"),
+        *args,
+        "--port",
+        str(port),
+        "--log-level",
+        "warning",
+    ]
+    return serving(command, port, env)
 
 
 def median_of(measure: Callable[[], float], runs: int = RUNS) -> tuple[float, list[float]]:

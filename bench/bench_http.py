@@ -18,16 +18,16 @@ import statistics
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import contextmanager
+from contextlib import AbstractContextManager
 
 import httpx
 import orjson
 import requests
 
 sys.path.insert(0, os.path.dirname(__file__))
-from _common import ROOT, RUNS, free_port, median_of, rk_serve, table
+from _common import ROOT, RUNS, free_port, median_of, rk_serve, serving, table
 
 from reward_kit import load_functions
 from reward_kit.sdk import EvaluatorClient
@@ -47,29 +47,12 @@ WRK_SECONDS = int(os.environ.get("RK_BENCH_WRK_SECONDS", "5"))
 SAMPLES = 1000
 
 
-@contextmanager
-def constant_app() -> Iterator[str]:
+def constant_app() -> AbstractContextManager[str]:
     """The framework limit, under the same uvicorn (httptools, uvloop) as rk-serve."""
     port = free_port()
-    process = subprocess.Popen(
-        [sys.executable, "-m", "uvicorn", "constant_app:app", "--app-dir", str(APPS),
-         "--port", str(port), "--log-level", "warning", "--no-access-log"],
-    )  # fmt: skip
-    url = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                httpx.post(f"{url}/evaluate", json=ITEM).raise_for_status()
-                break
-            except httpx.TransportError:
-                if time.monotonic() > deadline or process.poll() is not None:
-                    raise RuntimeError("the constant FastAPI app did not start") from None
-                time.sleep(0.05)
-        yield url
-    finally:
-        process.terminate()
-        process.wait(timeout=30)
+    command = [sys.executable, "-m", "uvicorn", "constant_app:app", "--app-dir", str(APPS),
+               "--port", str(port), "--log-level", "warning", "--no-access-log"]  # fmt: skip
+    return serving(command, port)
 
 
 def wrk(url: str, seconds: int, key: str | None = None) -> float:

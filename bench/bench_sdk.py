@@ -12,22 +12,16 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
-import socket
 import statistics
-import subprocess
 import sys
 import time
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
-from pathlib import Path
+from collections.abc import Callable
 
-import httpx
+sys.path.insert(0, os.path.dirname(__file__))
+from _common import ROOT, rk_serve
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
-
-from reward_kit import load_functions  # noqa: E402
-from reward_kit.sdk import (  # noqa: E402
+from reward_kit import load_functions
+from reward_kit.sdk import (
     AsyncEvaluatorClient,
     EvaluatorClient,
     make_item,
@@ -38,41 +32,6 @@ from reward_kit.sdk import (  # noqa: E402
 KEY = "bench-key-0123456789abcdef"
 TARGET = str(ROOT / "examples" / "quickstart" / "rewards.py")
 N = 256
-
-
-@contextmanager
-def rk_serve(workers: int) -> Iterator[str]:
-    port = free_port()
-    env = {
-        **os.environ,
-        "RK_API_KEYS": KEY,
-        "RK_PORT": str(port),
-        "RK_WORKERS": str(workers),
-        "RK_LOG_LEVEL": "warning",
-    }
-    rk = Path(sys.executable).with_name("rk-serve")
-    process = subprocess.Popen([str(rk), TARGET], env=env, stdout=subprocess.DEVNULL)
-    url = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                if httpx.get(f"{url}/health", timeout=1).status_code == 200:
-                    break
-            except httpx.TransportError:
-                if process.poll() is not None or time.monotonic() > deadline:
-                    raise RuntimeError("rk-serve did not start") from None
-            time.sleep(0.1)
-        yield url
-    finally:
-        process.terminate()
-        process.wait(timeout=30)
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def trl_batch() -> dict[str, list[str]]:
@@ -124,7 +83,7 @@ def main() -> None:
         for p, c, s in zip(batch["prompts"], batch["completions"], batch["solution"], strict=True)
     ]
     rows = []
-    with rk_serve(args.workers) as url:
+    with rk_serve(TARGET, "--workers", str(args.workers), env={"RK_API_KEYS": KEY}) as url:
         local = timed(in_process, args.repeats)
         base = statistics.median(local)
         rows.append(row("in-process: exact_match called 256 times", local))

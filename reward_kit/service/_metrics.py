@@ -114,14 +114,14 @@ class _Collector:
 
         m = self.metrics
         # Scrapes run on the event loop too, so nothing changes while this reads.
-        requests = CounterMetricFamily(
-            "rk_requests",
-            "HTTP requests by route and status code",
-            labels=["method", "route", "status"],
+        yield _counter(
+            CounterMetricFamily(
+                "rk_requests",
+                "HTTP requests by route and status code",
+                labels=["method", "route", "status"],
+            ),
+            m.requests.items(),
         )
-        for labels, count in m.requests.items():
-            requests.add_metric(labels, count)
-        yield requests
         latency = HistogramMetricFamily(
             "rk_request_duration_seconds",
             "HTTP request latency by route and function",
@@ -130,14 +130,14 @@ class _Collector:
         for latency_labels, histogram in m.latency.items():
             latency.add_metric(list(latency_labels), histogram.cumulative(), histogram.total)
         yield latency
-        items = CounterMetricFamily(
-            "rk_items",
-            "Evaluated items by function and status (ok, error, timeout, ...)",
-            labels=["function", "status"],
+        yield _counter(
+            CounterMetricFamily(
+                "rk_items",
+                "Evaluated items by function and status (ok, error, timeout, ...)",
+                labels=["function", "status"],
+            ),
+            m.items.items(),
         )
-        for item_labels, count in m.items.items():
-            items.add_metric(list(item_labels), count)
-        yield items
         durations = HistogramMetricFamily(
             "rk_item_duration_seconds", "Reward function run time per item", labels=["function"]
         )
@@ -157,3 +157,9 @@ class _Collector:
             "Tasks waiting for a free worker",
             value=max(0, pending - m._workers),
         )
+
+
+def _counter(family: Any, counts: Iterable[tuple[Sequence[str], int]]) -> Any:
+    for labels, count in counts:
+        family.add_metric(list(labels), count)
+    return family
