@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import importlib.util
 import os
 import shutil
 import signal
@@ -23,13 +24,20 @@ HOSTILE = str(FIXTURES / "hostile.py")
 QUICKSTART = str(ROOT / "examples" / "quickstart" / "rewards.py")
 
 
-def require_integration(*tools: str, reason: str = "") -> None:
-    """Skip (or, under RK_REQUIRE_INTEGRATION=1 as in CI, fail) when system tools are missing."""
+pytest_plugins = ["tests._strict_skips"]
+
+
+def require_integration(*tools: str, modules: tuple[str, ...] = (), reason: str = "") -> None:
+    """Skip (or, under RK_REQUIRE_INTEGRATION=1 as in CI, fail) when system tools or Python
+    modules are missing."""
     missing = [t for t in tools if shutil.which(t) is None]
+    missing += [m for m in modules if importlib.util.find_spec(m) is None]
     if not missing:
         return
-    why = reason or f"needs {', '.join(missing)} (installed by .ci/run)"
-    if os.environ.get("RK_REQUIRE_INTEGRATION") == "1":
+    why = reason or f"needs {', '.join(missing)} (installed by .ci/run and the dev extra)"
+    from ._strict_skips import strict  # not at import time: pytest rewrites the plugin first
+
+    if strict():
         pytest.fail(f"RK_REQUIRE_INTEGRATION=1 but {why}")
     pytest.skip(why)
 

@@ -19,9 +19,7 @@ from __future__ import annotations
 
 import functools
 import http.server
-import importlib.util
 import json
-import os
 import platform
 import shutil
 import subprocess
@@ -39,7 +37,7 @@ from dockerfile_parse import DockerfileParser
 
 from reward_kit.deploy._context import pip_platform
 
-from ..conftest import ROOT, free_port
+from ..conftest import ROOT, free_port, require_integration
 from ._podman import ENV, podman
 
 if sys.version_info >= (3, 11):
@@ -64,11 +62,7 @@ WRONG = {**RIGHT, "ground_truth": "5"}
 @pytest.fixture
 def podman_compose() -> list[str]:
     """podman-compose from the dev extra, run by this interpreter (no PATH lookup)."""
-    if importlib.util.find_spec("podman_compose") is None:
-        why = "needs podman-compose (pip install -e '.[dev]')"
-        if os.environ.get("RK_REQUIRE_INTEGRATION") == "1":
-            pytest.fail(f"RK_REQUIRE_INTEGRATION=1 but {why}")
-        pytest.skip(why)
+    require_integration(modules=("podman_compose",), reason="needs podman-compose (the dev extra)")
     return [sys.executable, "-m", "podman_compose"]
 
 
