@@ -7,7 +7,6 @@ import os
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import httpx
@@ -16,7 +15,7 @@ from click.testing import CliRunner
 
 from reward_kit.cli import cli
 
-from .conftest import HOSTILE, QUICKSTART, ROOT, free_port
+from .conftest import HOSTILE, QUICKSTART, ROOT, free_port, wait_for_health
 
 SAMPLES = str(ROOT / "examples" / "quickstart" / "samples.jsonl")
 
@@ -140,16 +139,7 @@ def test_rk_serve_end_to_end_with_an_api_key(tmp_path: Path) -> None:
         text=True,
     )
     try:
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                if httpx.get(f"http://127.0.0.1:{port}/health").status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            assert process.poll() is None, process.stdout.read() if process.stdout else ""
-            assert time.monotonic() < deadline
-            time.sleep(0.1)
+        wait_for_health(f"http://127.0.0.1:{port}", process)
         body = {
             "messages": [{"role": "assistant", "content": "<answer>4</answer>"}],
             "ground_truth": "4",
