@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import inspect
 import math
 import numbers
@@ -9,7 +10,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from pydantic import TypeAdapter, ValidationError
+from pydantic import BaseModel, TypeAdapter, ValidationError
 
 from ._errors import InvalidRequest
 from ._models import EvaluateResult, Message
@@ -81,15 +82,32 @@ def format_validation_error(error: ValidationError, prefix: str = "") -> str:
 
 
 def coerce_messages(messages: Any, field: str = "messages") -> list[Message]:
-    """Turn dicts (or Messages) into ``list[Message]``, naming the bad field on failure."""
+    """Turn dicts, Messages or other packages' message objects into ``list[Message]``.
+
+    Any pydantic model (upstream reward-kit's ``Message``, OpenAI's ``ChatCompletionMessage``)
+    or dataclass of the chat-message shape is read as the dict it dumps to; a bad one is
+    reported with its field, like a bad dict.
+    """
     if isinstance(messages, list) and all(isinstance(m, Message) for m in messages):
         return messages
     if not isinstance(messages, Sequence) or isinstance(messages, (str, bytes)):
         raise InvalidRequest(f"{field}: expected a list of messages, got {type(messages).__name__}")
     try:
-        return _MESSAGES.validate_python(list(messages))
+        return _MESSAGES.validate_python([_as_message_input(m) for m in messages])
     except ValidationError as error:
         raise InvalidRequest(format_validation_error(error, field)) from None
+
+
+def _as_message_input(message: Any) -> Any:
+    """What pydantic can validate as a Message: dicts and Messages as they are, else a dump."""
+    if isinstance(message, (dict, Message)):
+        return message
+    if isinstance(message, BaseModel):
+        # exclude_unset: a foreign model's None defaults must not override Message's defaults.
+        return message.model_dump(exclude_unset=True)
+    if dataclasses.is_dataclass(message) and not isinstance(message, type):
+        return dataclasses.asdict(message)
+    return message
 
 
 def coerce_result(value: Any, function: str) -> EvaluateResult:
@@ -106,21 +124,29 @@ def coerce_result(value: Any, function: str) -> EvaluateResult:
                 f"reward function {function!r} returned an invalid score: "
                 f"{format_validation_error(error)}"
             ) from None
+    kind = "a dict"
     if hasattr(value, "model_dump") and not isinstance(value, Mapping):
         # An EvaluateResult from another package (e.g. the original reward-kit) of the same shape.
+        kind = f"a {type(value).__name__}"
         value = value.model_dump()
     if isinstance(value, Mapping):
         try:
             return EvaluateResult.model_validate(dict(value))
         except ValidationError as error:
-            raise ValueError(
-                f"reward function {function!r} returned a dict that is not an EvaluateResult: "
-                f"{format_validation_error(error)}"
+            # A wrong shape is a wrong type of return value, like a str: a TypeError, naming
+            # the field and what it expected.
+            raise TypeError(
+                f"reward function {function!r} returned {kind} that is not an EvaluateResult: "
+                f"{format_validation_error(error)}; {_EXPECTED}"
             ) from None
-    raise TypeError(
-        f"reward function {function!r} returned {type(value).__name__}; expected an "
-        "EvaluateResult, a dict with a 'score', or a number"
-    )
+    raise TypeError(f"reward function {function!r} returned {type(value).__name__}; {_EXPECTED}")
+
+
+_EXPECTED = (
+    "expected an EvaluateResult, a dict of its shape ({'score': number, 'reason': str, "
+    "'is_score_valid': bool, 'metrics': {name: {'score': number, 'reason': str}}, ...}), "
+    "a number or a bool"
+)
 
 
 def result_json(value: Any, function: str) -> dict[str, Any]:

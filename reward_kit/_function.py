@@ -213,13 +213,19 @@ class RewardFunction(Generic[R]):
             return self.ainvoke(messages, ground_truth, kwargs)  # type: ignore[return-value]
         return self.invoke(messages, ground_truth, kwargs)  # type: ignore[return-value]
 
-    def describe(self) -> dict[str, Any]:
-        """What ``GET /functions`` and ``rk functions`` show."""
+    def describe(self, default_timeout: float | None = None) -> dict[str, Any]:
+        """What ``GET /functions`` and ``rk functions`` show.
+
+        ``timeout`` is the deadline that applies: the function's own, else ``default_timeout``
+        (a server's default; ``None`` where there is no server to decide it yet).
+        ``docstring`` is the issue's name for the docstring; ``doc`` stays for older clients.
+        """
         return {
             "name": self.name,
+            "docstring": self.doc,
             "doc": self.doc,
             "mode": self.mode,
-            "timeout": self.timeout,
+            "timeout": self.timeout if self.timeout is not None else default_timeout,
             "isolation": self.isolation,
             "is_async": self.is_async,
             "requirements": list(self.requirements),

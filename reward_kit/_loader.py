@@ -57,7 +57,7 @@ def load_target(target: str) -> list[RewardFunction[Any]]:
         module = _import_module(path_part, target)
         return [_attribute(module, attr, target, f"{path_part}:{attr}")]
     module_name, _, attr = target.rpartition(".")
-    if module_name and not _is_module(target):
+    if module_name and not _is_module(target, target):
         module = _import_module(module_name, target)
         return [_attribute(module, attr, target, f"{module_name}:{attr}")]
     module = _import_module(target, target)
@@ -74,11 +74,21 @@ def _looks_like_file(text: str) -> bool:
     return text.endswith(".py") or (("/" in text or "\\" in text) and Path(text).is_file())
 
 
-def _is_module(name: str) -> bool:
+def _is_module(name: str, target: str) -> bool:
+    """Whether ``name`` is a module (else ``pkg.mod.fn`` names an attribute of ``pkg.mod``).
+
+    ``find_spec`` imports the parent package to answer, so the parent's own import errors
+    surface here: report them like every other failed import (file, line, exception).
+    """
     try:
         return importlib.util.find_spec(name) is not None
     except (ImportError, ValueError):
+        # No such parent (or a parent without a spec): the caller's import says why.
         return False
+    except BaseException as error:
+        if isinstance(error, KeyboardInterrupt):
+            raise
+        raise LoadError(_describe_failure(target, error, None)) from error
 
 
 def _load_file(file: str, target: str) -> tuple[ModuleType, str]:

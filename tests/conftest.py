@@ -48,6 +48,8 @@ def _clean_rk_environment(monkeypatch: pytest.MonkeyPatch) -> None:
     for name in list(os.environ):
         if name.startswith("RK_") and name != "RK_REQUIRE_INTEGRATION":
             monkeypatch.delenv(name)
+    # Clients given no auth read auth.ini (default_credential); never a developer's own.
+    monkeypatch.setenv("RK_AUTH_FILE", "/nonexistent/reward-kit-test/auth.ini")
 
 
 def free_port() -> int:

@@ -110,7 +110,7 @@ def test_eval_reports_bad_rows_by_line_and_keeps_going(tmp_path: Path) -> None:
 @pytest.mark.parametrize(
     ("args", "needle"),
     [
-        (["eval", QUICKSTART, "--data", SAMPLES], "3 reward functions are served"),
+        (["eval", QUICKSTART, "--data", SAMPLES], "choose one with --function NAME"),
         (
             ["eval", QUICKSTART, "--data", "/nonexistent.jsonl", "--function", "exact_match"],
             "cannot read",

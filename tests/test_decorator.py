@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 from typing import Any
 
 import pytest
+from pydantic import BaseModel
 
 from reward_kit import EvaluateResult, InvalidRequest, Message, RewardFunction, reward_function
 
@@ -47,6 +49,45 @@ def test_messages_always_arrive_as_message_objects() -> None:
     assert seen[1].content == "x"
 
 
+class ForeignMessage(BaseModel):
+    """Another package's message model (upstream reward-kit's, OpenAI's...): not our Message."""
+
+    role: str
+    content: str | None = None
+    reasoning_content: str | None = None
+
+
+@dataclasses.dataclass
+class DataclassMessage:
+    role: str
+    content: str
+
+
+def test_messages_from_other_packages_arrive_as_our_message_objects() -> None:
+    seen: list[Any] = []
+
+    @reward_function(mode="batch")
+    def group(rollouts_messages, **kwargs):  # type: ignore[no-untyped-def]
+        seen.extend(m for rollout in rollouts_messages for m in rollout)
+        return [1] * len(rollouts_messages)
+
+    @reward_function
+    def f(messages, **kwargs):  # type: ignore[no-untyped-def]
+        seen.extend(messages)
+        return 1
+
+    foreign = ForeignMessage(role="assistant", content="4", reasoning_content="2+2")
+    f([ASSISTANT[0], foreign, DataclassMessage(role="user", content="ok?")])
+    group([[foreign], (ASSISTANT[0], DataclassMessage(role="assistant", content="x"))])
+    assert all(type(m) is Message for m in seen)
+    assert [m.content for m in seen] == ["2+2?", "4", "ok?", "4", "2+2?", "x"]
+    assert seen[1].reasoning_content == "2+2"  # unknown fields are kept
+    with pytest.raises(InvalidRequest, match=r"messages\.0\.role: Field required"):
+        f([ForeignMessage.model_construct(content="no role")])
+    with pytest.raises(InvalidRequest, match=r"messages\.0: Input should be a valid dict"):
+        f([object()])
+
+
 def test_keyword_arguments_are_filtered_to_what_the_function_names() -> None:
     @reward_function
     def strict(messages, ground_truth=None, *, scale=1.0):  # type: ignore[no-untyped-def]
@@ -78,7 +119,22 @@ def test_return_values_are_coerced(returned: Any, score: float) -> None:
     [
         ("text", TypeError, "'bad' returned str"),
         (None, TypeError, "'bad' returned NoneType"),
-        ({"reason": "no score"}, ValueError, "'bad' returned a dict.*score: Field required"),
+        (
+            {"reason": "no score"},
+            TypeError,
+            "'bad' returned a dict that is not an EvaluateResult: score: Field required",
+        ),
+        (
+            {"score": "high"},
+            TypeError,
+            "'bad' returned a dict .*score: Input should be a valid number",
+        ),
+        (
+            {"score": 1, "metrics": {"m": 0.5}},
+            TypeError,
+            r"'bad' returned a dict .*metrics\.m: Input should be a valid dictionary",
+        ),
+        (ForeignMessage(role="x"), TypeError, r"'bad' returned a ForeignMessage .*score: Field"),
         (float("nan"), ValueError, "'bad' returned an invalid score"),
     ],
 )

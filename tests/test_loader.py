@@ -79,6 +79,17 @@ def test_load_errors_are_clear(target: str, match: str) -> None:
         load_functions([target])
 
 
+@pytest.mark.usefixtures("importable")
+@pytest.mark.parametrize(
+    "target", ["loader.broken_lookup.fn", "loader.broken_lookup:fn", "loader.broken_lookup"]
+)
+def test_module_that_fails_to_import_reports_file_line_and_exception(target: str) -> None:
+    # `pkg.mod.fn` first asks whether the whole target is a module, which imports `pkg.mod`:
+    # its error must be reported like the other forms', not escape as a raw traceback.
+    with pytest.raises(LoadError, match=r"KeyError at .*broken_lookup\.py:3: 'missing'"):
+        load_functions([target])
+
+
 def test_failed_file_does_not_stay_half_imported() -> None:
     with pytest.raises(LoadError):
         load_functions([str(LOADER / "broken_runtime.py")])

@@ -28,6 +28,7 @@ _SHIM = '''\
 evaluator below. On any failure it returns is_score_valid=False with the reason; the 0.0 it
 carries then is only there because the result schema requires a number."""
 
+import http.client
 import json
 import os
 import time
@@ -43,15 +44,32 @@ _FIELDS = ("score", "reason", "is_score_valid", "metrics", "step_outputs", "erro
 
 
 def _plain(value):
+    # Message objects and numpy values have a JSON form; anything else is refused, never
+    # sent as its repr (a ground truth of "<object at 0x...>" would be scored silently).
     if hasattr(value, "model_dump"):
         return value.model_dump(exclude_none=True)
     if hasattr(value, "tolist"):
         return value.tolist()
-    return str(value)
+    raise TypeError("%s is not JSON serializable" % type(value).__name__)
 
 
 def _invalid(reason):
     return {"score": 0.0, "is_score_valid": False, "reason": reason, "metrics": {}}
+
+
+def _encode(fields):
+    try:
+        return json.dumps(fields, default=_plain).encode(), None
+    except (TypeError, ValueError):
+        pass
+    for name, value in fields.items():  # name the field at fault
+        parts = value.items() if name == "kwargs" else [(name, value)]
+        for label, part in parts:
+            try:
+                json.dumps(part, default=_plain)
+            except (TypeError, ValueError) as error:
+                return None, "%s is not JSON: %s" % (label, error)
+    return None, "the sample is not JSON"
 
 
 def _post(body, key):
@@ -72,24 +90,27 @@ def _why(error):
     return code, "evaluator answered HTTP %s %s: %s" % (error.code, code, message)
 
 
+def _result(answer):
+    score = answer.get("score") if isinstance(answer, dict) else None
+    if isinstance(score, bool) or not isinstance(score, (int, float)):
+        return _invalid("the evaluator's answer has no numeric score: %.200r" % (answer,))
+    return {k: answer[k] for k in _FIELDS if k in answer}
+
+
 def evaluate(messages, ground_truth=None, tools=None, **kwargs):
     key = os.environ.get(API_KEY_ENV) if API_KEY_ENV else None
     if API_KEY_ENV and not key:
         return _invalid("the secret %s is not set in this evaluator's environment" % API_KEY_ENV)
-    try:
-        body = json.dumps(
-            {"messages": messages, "ground_truth": ground_truth, "tools": tools,
-             "kwargs": kwargs},
-            default=_plain,
-        ).encode()
-    except (TypeError, ValueError) as error:
-        return _invalid("could not encode the sample as JSON: %s" % error)
+    body, why = _encode(
+        {"messages": messages, "ground_truth": ground_truth, "tools": tools, "kwargs": kwargs}
+    )
+    if body is None:
+        return _invalid("could not encode the sample as JSON: %s" % why)
     reason = "no attempt made"
     for attempt in range(ATTEMPTS):
         wait = min(8.0, 0.5 * 2**attempt)
         try:
-            result = _post(body, key)
-            return {k: result[k] for k in _FIELDS if k in result}
+            return _result(_post(body, key))
         except urllib.error.HTTPError as error:
             code, reason = _why(error)
             # A reward function that ran past its deadline will do so again: no retry.
@@ -98,8 +119,18 @@ def evaluate(messages, ground_truth=None, tools=None, **kwargs):
             after = error.headers.get("Retry-After", "")
             if after.replace(".", "", 1).isdigit():
                 wait = float(after)
-        except (urllib.error.URLError, OSError, ValueError) as error:
-            reason = "could not reach the evaluator at %s: %s" % (EVALUATOR_URL, error)
+        except ValueError as error:  # a 200 whose body is not JSON: a proxy, not ours
+            reason = "the evaluator at %s answered a body that is not JSON: %s" % (
+                EVALUATOR_URL, error)
+            break
+        except (urllib.error.URLError, http.client.HTTPException, OSError) as error:
+            # refused, reset, timed out, closed mid-answer (RemoteDisconnected, IncompleteRead)
+            reason = "could not reach the evaluator at %s: %s: %s" % (
+                EVALUATOR_URL, type(error).__name__, error)
+        except Exception as error:  # whatever else: an invalid result, never a made-up score
+            reason = "calling the evaluator at %s failed: %s: %s" % (
+                EVALUATOR_URL, type(error).__name__, error)
+            break
         if attempt + 1 < ATTEMPTS and wait <= 30:
             time.sleep(wait)
         else:

@@ -23,7 +23,7 @@ def functions_command(targets: tuple[str, ...], as_json: bool) -> None:
         return
     for info in described:
         timeout = f"{info['timeout']:g}s" if info["timeout"] else "server default"
-        summary = info["doc"].splitlines()[0] if info["doc"] else ""
+        summary = info["docstring"].splitlines()[0] if info["docstring"] else ""
         click.echo(
             f"{info['name']}  [{info['mode']}, {info['isolation']}, timeout {timeout}]"
             + (f"  {summary}" if summary else "")

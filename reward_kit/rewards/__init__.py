@@ -20,7 +20,7 @@ from .format import (
     repetition_penalty_reward,
     tag_count_reward,
 )
-from .judge import llm_judge_reward
+from .judge import llm_judge, llm_judge_reward
 from .math import (
     gsm8k_reward,
     list_comparison_reward,
@@ -41,6 +41,7 @@ __all__ = [
     "json_schema_reward",
     "length_reward",
     "list_comparison_reward",
+    "llm_judge",
     "llm_judge_reward",
     "math_verify_reward",
     "multiple_choice_reward",

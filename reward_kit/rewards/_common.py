@@ -2,17 +2,26 @@
 
 from __future__ import annotations
 
+import math
 import re
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
+from typing import Any
 
 from .._errors import InvalidRequest
 from .._models import EvaluateResult, Message, MetricResult
 
 __all__ = [
     "answer_span",
+    "check_bool",
+    "check_choice",
+    "check_int",
+    "check_number",
+    "check_str",
     "clip",
     "completion",
     "invalid",
+    "kind",
+    "scalar_truth",
     "last_boxed",
     "metric",
     "result",
@@ -79,3 +88,74 @@ def answer_span(text: str) -> tuple[str, str]:
     if tags:
         return tags[-1], "answer tag"
     return text, "text"
+
+
+# Parameter and ground-truth checks. Options travel in request ``kwargs`` and ground truths in
+# dataset rows, so any JSON value can arrive; a wrong one must fail with the field's name and
+# what was expected (InvalidRequest: a per-item ``invalid`` status), never a bare TypeError
+# from deep inside, and never a valid 0.
+
+
+def kind(value: object) -> str:
+    """A JSON-ish name for a value's type, for error messages."""
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "a boolean"
+    if isinstance(value, (int, float)):
+        return f"the number {value!r}"
+    if isinstance(value, str):
+        return f"the string {short(value, 40)!r}"
+    if isinstance(value, dict):
+        return "an object"
+    if isinstance(value, (list, tuple)):
+        return "a list"
+    return type(value).__name__
+
+
+def scalar_truth(value: Any, function: str, expected: str) -> str:
+    """The ground truth as text, when it is a string or a number (not a bool, list or object)."""
+    if value is None:
+        raise InvalidRequest(f"ground_truth: {function} needs {expected}")
+    if isinstance(value, bool) or not isinstance(value, (str, int, float)):
+        raise InvalidRequest(f"ground_truth: {function} expected {expected}, got {kind(value)}")
+    return str(value)
+
+
+def check_bool(name: str, value: Any) -> bool:
+    if not isinstance(value, bool):
+        raise InvalidRequest(f"{name}: expected true or false, got {kind(value)}")
+    return value
+
+
+def check_int(name: str, value: Any, *, minimum: int | None = None) -> int:
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise InvalidRequest(f"{name}: expected an integer, got {kind(value)}")
+    if minimum is not None and value < minimum:
+        raise InvalidRequest(f"{name}: expected an integer >= {minimum}, got {value}")
+    return value
+
+
+def check_number(
+    name: str, value: Any, *, minimum: float | None = None, maximum: float | None = None
+) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+        raise InvalidRequest(f"{name}: expected a finite number, got {kind(value)}")
+    if minimum is not None and value < minimum:
+        raise InvalidRequest(f"{name}: expected a number >= {minimum:g}, got {value:g}")
+    if maximum is not None and value > maximum:
+        raise InvalidRequest(f"{name}: expected a number <= {maximum:g}, got {value:g}")
+    return float(value)
+
+
+def check_str(name: str, value: Any) -> str:
+    if not isinstance(value, str):
+        raise InvalidRequest(f"{name}: expected a string, got {kind(value)}")
+    return value
+
+
+def check_choice(name: str, value: Any, options: Collection[str]) -> str:
+    if not isinstance(value, str) or value not in options:
+        listed = ", ".join(repr(o) for o in options)
+        raise InvalidRequest(f"{name}: expected one of {listed}, got {kind(value)}")
+    return value

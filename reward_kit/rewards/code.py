@@ -4,15 +4,17 @@ HumanEval)."""
 from __future__ import annotations
 
 import json
+import math
+import os
 import re
-import secrets
 from typing import Any, Literal
 
-from .._errors import InvalidRequest
+from .._errors import ConfigurationError, InvalidRequest
 from .._extras import require
 from .._function import reward_function
 from .._models import EvaluateResult, Message, MetricResult
-from ..sandbox import Limits, RunResult, Sandbox
+from ..sandbox import Limits, RunResult, Sandbox, SandboxUnavailable
+from ..sandbox._testrun import run_python_tests
 from ._common import completion, metric, result, short
 
 __all__ = ["code_execution_reward", "extract_code", "humaneval_problems", "humaneval_reward"]
@@ -20,32 +22,14 @@ __all__ = ["code_execution_reward", "extract_code", "humaneval_problems", "human
 _FENCE = re.compile(r"```([\w+#-]*)[^\n]*\n(.*?)```", re.DOTALL)
 _PYTHON = ("python", "py", "python3", "")
 
-# Runs the solution, then each test in the same namespace, one verdict line per test. The
-# nonce (read, then deleted, before the solution runs) keeps the solution from printing
-# verdicts of its own by accident or on purpose.
-_HARNESS = """\
-import json, os
-
-def _rk_main():
-    with open("rk_tests.json") as handle:
-        spec = json.load(handle)
-    os.unlink("rk_tests.json")
-    nonce, namespace = spec["nonce"], {"__name__": "__main__"}
-    try:
-        with open("solution.py") as handle:
-            exec(compile(handle.read(), "solution.py", "exec"), namespace)
-    except BaseException as error:
-        print(nonce, "setup", type(error).__name__, str(error)[:200], flush=True)
-        return
-    for index, test in enumerate(spec["tests"]):
-        try:
-            exec(compile(test, "test_%d" % index, "exec"), namespace)
-            print(nonce, index, "pass", flush=True)
-        except BaseException as error:
-            print(nonce, index, "fail", type(error).__name__, str(error)[:200], flush=True)
-
-_rk_main()
-"""
+# The operator's choices, read from the environment at each call (in the worker that runs
+# it), never from a request: a request may tighten the limits, not loosen them.
+_ENV_WEAK = "RK_SANDBOX_ALLOW_WEAK"
+_ENV_SECONDS = "RK_SANDBOX_MAX_SECONDS"
+_ENV_MEMORY = "RK_SANDBOX_MAX_MEMORY_MB"
+_ENV_BWRAP = "RK_SANDBOX_BWRAP"  # the bwrap binary, when not on PATH
+_DEFAULT_SECONDS = 10.0
+_DEFAULT_MEMORY_MB = 1024
 
 
 def extract_code(text: str, language: str = "python") -> str:
@@ -58,9 +42,55 @@ def extract_code(text: str, language: str = "python") -> str:
     return str(blocks[-1][1]) if blocks else text
 
 
-def _sandbox(wall_seconds: float, memory_mb: int, allow_weak_sandbox: bool) -> Sandbox:
-    limits = Limits(wall_seconds=wall_seconds, cpu_seconds=wall_seconds, memory_mb=memory_mb)
-    return Sandbox(limits=limits, allow_weak_sandbox=allow_weak_sandbox)
+def _operator_number(name: str, default: float) -> float:
+    raw = os.environ.get(name, "").strip()
+    if not raw:
+        return default
+    try:
+        value = float(raw)
+    except ValueError:
+        value = math.nan
+    if not math.isfinite(value) or value <= 0:
+        raise ConfigurationError(f"{name}: expected a positive number, got {raw!r}")
+    return value
+
+
+def _operator_allows_weak() -> bool:
+    raw = os.environ.get(_ENV_WEAK, "").strip().lower()
+    if raw in ("", "0", "false", "no", "off"):
+        return False
+    if raw in ("1", "true", "yes", "on"):
+        return True
+    raise ConfigurationError(f"{_ENV_WEAK}: expected 1 or 0, got {raw!r}")
+
+
+def _requested(name: str, value: float | None, ceiling: float) -> float:
+    """A request's limit, never above the operator's ``ceiling``."""
+    if value is None:
+        return ceiling
+    if not isinstance(value, (int, float)) or isinstance(value, bool) or not value > 0:
+        raise InvalidRequest(f"{name}: expected a positive number, got {value!r}")
+    return min(float(value), ceiling)
+
+
+def _sandbox(timeout_per_run: float | None, memory_mb: float | None) -> Sandbox:
+    """The sandbox of one call: the operator's limits (environment), tightened by the request."""
+    seconds = _requested(
+        "timeout_per_run", timeout_per_run, _operator_number(_ENV_SECONDS, _DEFAULT_SECONDS)
+    )
+    memory = _requested("memory_mb", memory_mb, _operator_number(_ENV_MEMORY, _DEFAULT_MEMORY_MB))
+    limits = Limits(wall_seconds=seconds, cpu_seconds=seconds, memory_mb=max(1, int(memory)))
+    try:
+        return Sandbox(
+            limits=limits,
+            bwrap=os.environ.get(_ENV_BWRAP, "").strip() or None,
+            allow_weak_sandbox=_operator_allows_weak(),
+        )
+    except SandboxUnavailable as error:
+        raise SandboxUnavailable(
+            f"{error}. For the code rewards the weaker sandbox is the operator's choice: "
+            f"{_ENV_WEAK}=1 in the server's environment (a request cannot ask for it)"
+        ) from None
 
 
 def _why(run: RunResult) -> str:
@@ -73,26 +103,39 @@ def _normalise(output: str) -> str:
     return "\n".join(line.rstrip() for line in output.strip().splitlines())
 
 
-def _stdio_cases(truth: Any) -> list[tuple[str, str]]:
-    cases = truth.get("test_cases", truth.get("tests")) if isinstance(truth, dict) else truth
-    if not isinstance(cases, list) or not all(isinstance(c, dict) for c in cases):
-        raise InvalidRequest("ground_truth.test_cases: expected a list of {input, output}")
-    pairs = []
-    for i, case in enumerate(cases):
-        output = case.get("output", case.get("expected_output"))
-        if output is None:
-            raise InvalidRequest(f"ground_truth.test_cases.{i}: no 'output'")
-        pairs.append((str(case.get("input", case.get("stdin", ""))), str(output)))
-    return pairs
+_SHAPES = (
+    'expected stdin/stdout cases {"test_cases": [{"input": "1 2", "output": "3"}, ...]} or '
+    'assert-style tests {"tests": ["assert add(1, 2) == 3", ...]}'
+)
 
 
-def _assert_tests(truth: Any) -> list[str] | None:
-    tests = truth.get("tests") if isinstance(truth, dict) else truth
+def _stdio_case(field: str, case: dict[str, Any]) -> tuple[str, str]:
+    output = case.get("output", case.get("expected_output"))
+    if output is None:
+        raise InvalidRequest(f"{field}: no 'output' (expected {{input, output}})")
+    return str(case.get("input", case.get("stdin", ""))), str(output)
+
+
+def _tests_of(truth: Any) -> tuple[list[str], list[tuple[str, str]]]:
+    """(assert-style tests, stdin/stdout cases) of a ground truth: exactly one is non-empty."""
+    field, tests = "ground_truth", truth
+    if isinstance(truth, dict):
+        keys = [key for key in ("test_cases", "tests") if key in truth]
+        if not keys:
+            raise InvalidRequest(f"ground_truth: no 'test_cases' or 'tests' key; {_SHAPES}")
+        field, tests = f"ground_truth.{keys[0]}", truth[keys[0]]
     if isinstance(tests, str):
-        return [tests]
-    if isinstance(tests, list) and tests and all(isinstance(t, str) for t in tests):
-        return tests
-    return None
+        tests = [tests]
+    if not isinstance(tests, list) or not tests:
+        got = "an empty list" if tests == [] else type(tests).__name__
+        raise InvalidRequest(f"{field}: got {got}; {_SHAPES}")
+    if all(isinstance(test, str) for test in tests):
+        if not all(test.strip() for test in tests):
+            raise InvalidRequest(f"{field}: a test is empty; {_SHAPES}")
+        return tests, []
+    if all(isinstance(case, dict) for case in tests):
+        return [], [_stdio_case(f"{field}.{i}", case) for i, case in enumerate(tests)]
+    raise InvalidRequest(f"{field}: mixes strings and objects, or holds neither; {_SHAPES}")
 
 
 @reward_function(timeout=300)
@@ -101,16 +144,18 @@ def code_execution_reward(
     ground_truth: dict[str, Any] | list[Any] | str | None = None,
     *,
     scoring: Literal["fraction", "all"] = "fraction",
-    timeout_per_run: float = 10.0,
-    memory_mb: int = 1024,
-    allow_weak_sandbox: bool = False,
+    timeout_per_run: float | None = None,
+    memory_mb: int | None = None,
 ) -> EvaluateResult:
     """Runs the response's code (last fenced Python block, else the text) in the sandbox
     against tests; scores the share that pass (``fraction``) or 1/0 (``all``).
+    ``timeout_per_run`` and ``memory_mb`` may only lower the operator's limits
+    (``RK_SANDBOX_MAX_SECONDS``, default 10; ``RK_SANDBOX_MAX_MEMORY_MB``, default 1024).
 
     ground_truth: stdin/stdout cases ``{"test_cases": [{"input": "1 2", "output": "3"}]}``, or
-    assert-style tests ``{"tests": ["assert add(1, 2) == 3", ...]}`` (each test its own item;
-    a string is one test) run after the code in its namespace.
+    assert-style tests ``{"tests": ["assert add(1, 2) == 3", ...]}`` (each test its own item,
+    run in a fresh process after the code, in its namespace; a string is one test); never
+    empty.
 
     >>> code_execution_reward([{"role": "assistant", "content": "def add(a, b): return a + b"}],
     ...     ground_truth={"tests": ["assert add(1, 2) == 3"]}).score  # doctest: +SKIP
@@ -119,22 +164,22 @@ def code_execution_reward(
     if scoring not in ("fraction", "all"):
         raise InvalidRequest(f"scoring: expected 'fraction' or 'all', got {scoring!r}")
     if ground_truth is None:
-        raise InvalidRequest("ground_truth: code_execution_reward needs test cases or tests")
+        raise InvalidRequest(f"ground_truth: code_execution_reward needs tests; {_SHAPES}")
     truth: Any = ground_truth
     if isinstance(ground_truth, str) and ground_truth.lstrip().startswith(("{", "[")):
         try:
             truth = json.loads(ground_truth)
         except json.JSONDecodeError as error:
             raise InvalidRequest(f"ground_truth: not valid JSON: {error}") from None
+    tests, cases = _tests_of(truth)
     code = extract_code(completion(messages).text)
-    sandbox = _sandbox(timeout_per_run, memory_mb, allow_weak_sandbox)
-    tests = _assert_tests(truth)
-    if tests is not None:
+    sandbox = _sandbox(timeout_per_run, memory_mb)
+    if tests:
         metrics = _run_asserts(sandbox, code, tests)
     else:
-        metrics = _run_stdio(sandbox, code, _stdio_cases(truth), stop_early=scoring == "all")
+        metrics = _run_stdio(sandbox, code, cases, stop_early=scoring == "all")
     passed = sum(1 for m in metrics.values() if m.score == 1.0)
-    total = len(tests) if tests is not None else len(_stdio_cases(truth))
+    total = len(tests) or len(cases)
     score = passed / total if scoring == "fraction" else float(passed == total)
     return result(score, f"{passed} of {total} test(s) passed ({sandbox.isolation})", metrics)
 
@@ -158,30 +203,14 @@ def _run_stdio(
 
 
 def _run_asserts(sandbox: Sandbox, code: str, tests: list[str]) -> dict[str, MetricResult]:
-    nonce = secrets.token_hex(16)
-    spec = json.dumps({"nonce": nonce, "tests": tests})
-    run = sandbox.run_python(_HARNESS, files={"solution.py": code, "rk_tests.json": spec})
-    verdicts: dict[str, str] = {}
-    for line in run.stdout.splitlines():
-        parts = line.split(" ", 3)
-        if len(parts) >= 3 and parts[0] == nonce:
-            verdicts[parts[1]] = " ".join(parts[2:])
-    if "setup" in verdicts:
-        why = f"the code failed before the tests: {short(verdicts['setup'], 100)}"
-        return {f"test_{i}": metric(0.0, why) for i in range(len(tests))}
-    metrics = {}
-    for i in range(len(tests)):
-        verdict = verdicts.get(str(i))
-        if verdict == "pass":
-            metrics[f"test_{i}"] = metric(1.0, "passed")
-        elif verdict is not None:
-            metrics[f"test_{i}"] = metric(0.0, short(verdict, 120))
-        else:
-            metrics[f"test_{i}"] = metric(0.0, f"no verdict: the run ended with {_why(run)}")
-    return metrics
+    verdicts = run_python_tests(sandbox, code, tests).verdicts
+    return {
+        f"test_{i}": metric(float(v.passed), short(v.reason, 160)) for i, v in enumerate(verdicts)
+    }
 
 
-def _humaneval_program(problem: dict[str, Any], text: str) -> str:
+def _humaneval_program(problem: dict[str, Any], text: str) -> tuple[str, str]:
+    """(the solution, the test): the test calls ``check(entry_point)``."""
     prompt, entry = str(problem["prompt"]), str(problem["entry_point"])
     code = extract_code(text) if "```" in text else text
     if re.search(rf"^\s*def\s+{re.escape(entry)}\s*\(", code, re.MULTILINE):
@@ -190,7 +219,7 @@ def _humaneval_program(problem: dict[str, Any], text: str) -> str:
         solution = head + "\n" + code
     else:
         solution = prompt + code  # a body completion, as in the HumanEval paper
-    return f"{solution}\n\n{problem['test']}\n\ncheck({entry})\n"
+    return solution, f"{problem['test']}\n\ncheck({entry})\n"
 
 
 @reward_function(timeout=60)
@@ -198,12 +227,12 @@ def humaneval_reward(
     messages: list[Message],
     ground_truth: dict[str, Any] | None = None,
     *,
-    timeout_per_run: float = 10.0,
-    memory_mb: int = 1024,
-    allow_weak_sandbox: bool = False,
+    timeout_per_run: float | None = None,
+    memory_mb: int | None = None,
 ) -> EvaluateResult:
     """HumanEval: prompt + the response (a body, or a whole function, fenced or not) + the
-    problem's ``check`` tests, run in the sandbox; 1.0 when every check passes.
+    problem's ``check`` tests, run in the sandbox; 1.0 only when ``check`` returned (leaving
+    early with ``sys.exit`` or ``os._exit`` fails). Limits as in ``code_execution_reward``.
 
     ground_truth: a HumanEval problem ``{"prompt", "test", "entry_point"}`` (as in
     ``humaneval_problems()``).
@@ -219,11 +248,10 @@ def humaneval_reward(
         raise InvalidRequest(
             "ground_truth: expected a HumanEval problem {prompt, test, entry_point}"
         )
-    program = _humaneval_program(ground_truth, completion(messages).text)
-    run = _sandbox(timeout_per_run, memory_mb, allow_weak_sandbox).run_python(program)
-    passed = run.status == "ok"
-    why = "all checks passed" if passed else _why(run)
-    return result(float(passed), why, {"tests_passed": metric(float(passed), why)})
+    solution, test = _humaneval_program(ground_truth, completion(messages).text)
+    verdict = run_python_tests(_sandbox(timeout_per_run, memory_mb), solution, [test]).verdicts[0]
+    why = "all checks passed" if verdict.passed else verdict.reason
+    return result(float(verdict.passed), why, {"tests_passed": metric(float(verdict.passed), why)})
 
 
 def humaneval_problems() -> list[dict[str, Any]]:

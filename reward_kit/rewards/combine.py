@@ -32,6 +32,10 @@ def combine(
     >>> both([{"role": "assistant", "content": "<think>x</think><answer>y</answer>"}]).score
     1.0
     """
+    if not isinstance(parts, Mapping):
+        raise TypeError(
+            f"combine: expected a dict {{reward function: weight}}, got {type(parts).__name__}"
+        )
     functions: list[tuple[RewardFunction[Any], float]] = []
     for part, weight in parts.items():
         fn = part if isinstance(part, RewardFunction) else RewardFunction(part)

@@ -10,7 +10,20 @@ from typing import Literal
 from .._errors import InvalidRequest
 from .._function import reward_function
 from .._models import EvaluateResult, Message
-from ._common import clip, completion, metric, result, short
+from ._common import (
+    check_bool,
+    check_choice,
+    check_int,
+    check_number,
+    check_str,
+    clip,
+    completion,
+    kind,
+    metric,
+    result,
+    scalar_truth,
+    short,
+)
 
 __all__ = [
     "DEFAULT_FORMAT",
@@ -29,6 +42,7 @@ Unit = Literal["chars", "words"]
 
 
 def _pattern(pattern: str, flags: int, name: str) -> re.Pattern[str]:
+    check_str(name, pattern)
     try:
         return re.compile(pattern, flags)
     except re.error as error:
@@ -36,11 +50,19 @@ def _pattern(pattern: str, flags: int, name: str) -> re.Pattern[str]:
 
 
 def _length(text: str, unit: Unit) -> int:
-    if unit == "chars":
-        return len(text)
-    if unit == "words":
-        return len(text.split())
-    raise InvalidRequest(f"unit: expected 'chars' or 'words', got {unit!r}")
+    check_choice("unit", unit, ("chars", "words"))
+    return len(text) if unit == "chars" else len(text.split())
+
+
+def _tags(value: object) -> list[str]:
+    """Tag names: a list of strings, or one name (``"think"``, not its letters)."""
+    tags = [value] if isinstance(value, str) else value
+    if not isinstance(tags, (list, tuple)) or not tags:
+        raise InvalidRequest(f"tags: expected a list of tag names, got {kind(value)}")
+    for index, tag in enumerate(tags):
+        if not isinstance(tag, str) or not tag.strip():
+            raise InvalidRequest(f"tags.{index}: expected a tag name, got {kind(tag)}")
+    return list(tags)
 
 
 @reward_function(timeout=10)
@@ -60,6 +82,7 @@ def format_reward(
     1.0
     """
     regex = _pattern(pattern, re.DOTALL | re.MULTILINE, "pattern")
+    check_bool("full_match", full_match)
     text = completion(messages).text.strip()
     found = regex.fullmatch(text) if full_match else regex.search(text)
     how = "the whole response" if full_match else "part of the response"
@@ -82,8 +105,7 @@ def tag_count_reward(
     >>> tag_count_reward([{"role": "assistant", "content": "<think>x</think>"}]).score
     0.5
     """
-    if not tags:
-        raise InvalidRequest("tags: give at least one tag name")
+    tags = _tags(tags)
     text = completion(messages).text
     share = 1.0 / (2 * len(tags))
     metrics, score = {}, 0.0
@@ -116,18 +138,18 @@ def length_reward(
     >>> length_reward([{"role": "assistant", "content": "one two three"}], target_length=3).score
     1.0
     """
+    check_int("min_length", min_length, minimum=0)
+    if max_length is not None:
+        check_int("max_length", max_length, minimum=max(min_length, 1))
+    if target_length is not None:
+        check_int("target_length", target_length, minimum=1)
+    check_choice("scaling", scaling, ("linear", "cosine"))
     length = _length(completion(messages).text, unit)
     shape = (lambda d: 1.0 - d) if scaling == "linear" else (lambda d: math.cos(d * math.pi / 2))
-    if scaling not in ("linear", "cosine"):
-        raise InvalidRequest(f"scaling: expected 'linear' or 'cosine', got {scaling!r}")
     if target_length is not None:
-        if target_length <= 0:
-            raise InvalidRequest("target_length must be positive")
         distance = clip(abs(length - target_length) / target_length)
         score, why = shape(distance), f"{length} {unit}, target {target_length}"
     else:
-        if max_length is not None and max_length < max(min_length, 1):
-            raise InvalidRequest("max_length must be at least min_length and positive")
         if length < min_length:
             score, why = shape(1 - length / min_length), f"{length} {unit} < min {min_length}"
         elif max_length is not None and length > max_length:
@@ -161,13 +183,27 @@ def cosine_length_reward(
     >>> cosine_length_reward([{"role": "assistant", "content": "4"}], is_correct=True).score
     0.9999...
     """
+    check_int("max_length", max_length, minimum=1)
+    for name, value in (
+        ("min_value_correct", min_value_correct),
+        ("max_value_correct", max_value_correct),
+        ("min_value_wrong", min_value_wrong),
+        ("max_value_wrong", max_value_wrong),
+    ):
+        check_number(name, value)
     text = completion(messages).text
-    if is_correct is None:
+    _length(text, unit)  # checks ``unit`` before the (slow) math-verify call
+    if is_correct is not None:
+        check_bool("is_correct", is_correct)
+    else:
         if ground_truth is None:
             raise InvalidRequest("cosine_length_reward needs is_correct or a ground_truth")
         from .math import math_verify_equal
 
-        equal, _, _ = math_verify_equal(str(ground_truth), text)
+        gold = scalar_truth(
+            ground_truth, "cosine_length_reward", "the reference answer (text or a number)"
+        )
+        equal, _, _ = math_verify_equal(gold, text)
         if equal is None:
             raise InvalidRequest(f"ground_truth {short(ground_truth)!r} could not be parsed")
         is_correct = equal
@@ -204,10 +240,8 @@ def repetition_penalty_reward(
     ...                           ngram_size=3).score
     -0.571...
     """
-    if max_penalty > 0:
-        raise InvalidRequest(f"max_penalty must be <= 0, got {max_penalty}")
-    if ngram_size < 1:
-        raise InvalidRequest("ngram_size must be at least 1")
+    check_number("max_penalty", max_penalty, maximum=0.0)
+    check_int("ngram_size", ngram_size, minimum=1)
     words = completion(messages).text.lower().split()
     if len(words) < ngram_size:
         why = f"{len(words)} words, fewer than n={ngram_size}"
@@ -233,8 +267,7 @@ def reasoning_steps_reward(
     ...                          "content": "Step 1: a\\nStep 2: b\\nStep 3: c"}]).score
     1.0
     """
-    if min_steps < 1:
-        raise InvalidRequest("min_steps must be at least 1")
+    check_int("min_steps", min_steps, minimum=1)
     regex = _pattern(pattern, re.MULTILINE, "pattern")
     count = len(regex.findall(completion(messages).text))
     score = min(1.0, count / min_steps)

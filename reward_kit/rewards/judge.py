@@ -1,4 +1,11 @@
-"""LLM-as-judge: score a response with a rubric on any OpenAI-compatible chat endpoint."""
+"""LLM-as-judge: score a response with a rubric on any OpenAI-compatible chat endpoint.
+
+Where the judge is (base URL), which model and which environment variable holds its key are
+operator configuration, never request fields: a request that could name them could make the
+server send any of its environment variables to any URL. The operator sets them with
+``RK_JUDGE_*`` variables (for :data:`llm_judge_reward`) or in code with :func:`llm_judge`.
+A request may still choose the rubric and its score range: prompt text, not a secret.
+"""
 
 from __future__ import annotations
 
@@ -8,18 +15,27 @@ import os
 import random
 import re
 import time
+from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import httpx
 
 from .._errors import ConfigurationError, FunctionError, InvalidRequest
-from .._function import reward_function
+from .._function import RewardFunction, reward_function
 from .._models import EvaluateResult, Message
-from ._common import metric, result, short
+from ._common import check_int, check_number, check_str, kind, metric, result, short
 from .structure import extract_json
 
-__all__ = ["DEFAULT_RUBRIC", "llm_judge_reward", "parse_judge_score"]
+__all__ = [
+    "DEFAULT_BASE_URL",
+    "DEFAULT_RUBRIC",
+    "llm_judge",
+    "llm_judge_reward",
+    "parse_judge_score",
+]
 
+DEFAULT_BASE_URL = "https://api.openai.com/v1"
 DEFAULT_RUBRIC = (
     "Rate how well the assistant's last reply answers the user: correct, complete, clear. "
     "If a reference answer is given, judge correctness against it."
@@ -116,62 +132,199 @@ async def _complete(
     raise FunctionError(f"the judge endpoint failed {attempts} time(s); last: {problem}")
 
 
+@dataclass(frozen=True)
+class _Endpoint:
+    """Operator configuration of one judge: never built from a request."""
+
+    base_url: str
+    model: str
+    api_key_env: str | None
+    temperature: float = 0.0
+    max_tokens: int = 512
+    request_timeout: float = 60.0
+    max_attempts: int = 3
+
+    def headers(self) -> dict[str, str]:
+        if not self.api_key_env:
+            return {}
+        key = os.environ.get(self.api_key_env)
+        if not key:
+            raise ConfigurationError(
+                f"the LLM judge reads its API key from ${self.api_key_env}, which is not set "
+                "(configure api_key_env=None, or RK_JUDGE_API_KEY_ENV='', for an endpoint "
+                "without a key)"
+            )
+        return {"Authorization": f"Bearer {key}"}
+
+
+def _endpoint_from_environment() -> _Endpoint:
+    """``llm_judge_reward``'s endpoint, read when it is called (not at import: a worker or a
+    test may set the variables after importing)."""
+    model = os.environ.get("RK_JUDGE_MODEL", "").strip()
+    if not model:
+        raise ConfigurationError(
+            "llm_judge_reward: set RK_JUDGE_MODEL (and RK_JUDGE_BASE_URL, RK_JUDGE_API_KEY_ENV) "
+            "in the server's environment, or serve llm_judge(base_url=..., model=..., "
+            "api_key_env=...) from your rewards file; requests cannot choose the endpoint"
+        )
+    base_url = os.environ.get("RK_JUDGE_BASE_URL", "").strip() or DEFAULT_BASE_URL
+    key_env = os.environ.get("RK_JUDGE_API_KEY_ENV")
+    if key_env is None:
+        if base_url != DEFAULT_BASE_URL:
+            # Sending $OPENAI_API_KEY to another host by default would leak it.
+            raise ConfigurationError(
+                "llm_judge_reward: RK_JUDGE_BASE_URL is set, so set RK_JUDGE_API_KEY_ENV too "
+                "(the name of the variable holding that endpoint's key, or '' for none)"
+            )
+        key_env = "OPENAI_API_KEY"
+    _check_url(base_url, ConfigurationError)
+    return _Endpoint(base_url=base_url, model=model, api_key_env=key_env.strip() or None)
+
+
+def _check_url(base_url: str, error: type[Exception]) -> None:
+    if not base_url.startswith(("http://", "https://")):
+        raise error(f"base_url: expected an http(s) URL, got {base_url!r}")
+
+
+def _score_range(value: Any) -> tuple[float, float]:
+    if isinstance(value, (str, bytes)) or not isinstance(value, Sequence) or len(value) != 2:
+        raise InvalidRequest(f"score_range: expected [low, high], got {kind(value)}")
+    low = check_number("score_range.0", value[0])
+    high = check_number("score_range.1", value[1])
+    if not low < high:
+        raise InvalidRequest(f"score_range: expected [low, high] with low < high, got {value}")
+    return low, high
+
+
+async def _grade(
+    endpoint: _Endpoint,
+    messages: list[Message],
+    ground_truth: Any,
+    rubric: Any,
+    score_range: Any,
+) -> EvaluateResult:
+    rubric = check_str("rubric", rubric)
+    if not rubric.strip():
+        raise InvalidRequest("rubric: expected a non-empty rubric text")
+    low, high = _score_range(score_range)
+    headers = endpoint.headers()
+    body = {
+        "model": endpoint.model,
+        "temperature": endpoint.temperature,
+        "max_tokens": endpoint.max_tokens,
+        "messages": [
+            {"role": "system", "content": _SYSTEM.format(rubric=rubric, low=low, high=high)},
+            {"role": "user", "content": _transcript(messages, ground_truth)},
+        ],
+    }
+    url = endpoint.base_url.rstrip("/") + "/chat/completions"
+    reply = await _complete(
+        url, headers, body, timeout=endpoint.request_timeout, attempts=endpoint.max_attempts
+    )
+    raw, reason = parse_judge_score(reply, low, high)
+    score = (raw - low) / (high - low)
+    metrics = {"judge": metric(score, f"{raw:g} on [{low:g}, {high:g}]: {short(reason, 200)}")}
+    return result(score, short(reason, 300), metrics)
+
+
 @reward_function(timeout=120)
 async def llm_judge_reward(
     messages: list[Message],
     ground_truth: Any = None,
     *,
     rubric: str = DEFAULT_RUBRIC,
-    model: str | None = None,
-    base_url: str = "https://api.openai.com/v1",
-    api_key_env: str | None = "OPENAI_API_KEY",
     score_range: tuple[float, float] = (0.0, 10.0),
+) -> EvaluateResult:
+    """An LLM grades the conversation with ``rubric`` on the operator's OpenAI-compatible
+    endpoint; its score is scaled from ``score_range`` to [0, 1].
+
+    The endpoint is the server's configuration, read at call time: ``RK_JUDGE_MODEL``
+    (required), ``RK_JUDGE_BASE_URL`` (default OpenAI) and ``RK_JUDGE_API_KEY_ENV`` (the name of
+    the variable holding the key; '' for none). Requests choose only ``rubric`` and
+    ``score_range``; other fields (``base_url``, ``model``, ``api_key_env``...) are ignored. For
+    several judges, or other settings, serve ``llm_judge(...)``. Retries transport errors, 408,
+    409, 425, 429 and 5xx (3 attempts). No score in the reply, or a failed endpoint, raises:
+    never a 0.
+    ground_truth: optional reference answer shown to the judge.
+
+    >>> await llm_judge_reward(messages, rubric="Is it polite?")  # doctest: +SKIP
+    """
+    endpoint = _endpoint_from_environment()
+    return await _grade(endpoint, messages, ground_truth, rubric, score_range)
+
+
+def llm_judge(
+    *,
+    base_url: str,
+    model: str,
+    api_key_env: str | None,
+    rubric: str = DEFAULT_RUBRIC,
+    score_range: tuple[float, float] = (0.0, 10.0),
+    rubric_from_request: bool = True,
     temperature: float = 0.0,
     max_tokens: int = 512,
     request_timeout: float = 60.0,
     max_attempts: int = 3,
-) -> EvaluateResult:
-    """An LLM grades the conversation with ``rubric`` on an OpenAI-compatible
-    ``{base_url}/chat/completions``; its score is scaled from ``score_range`` to [0, 1].
+    name: str = "llm_judge",
+    timeout: float = 120.0,
+) -> RewardFunction[Any]:
+    """An LLM-judge reward on the endpoint the operator configures here; serve it from a
+    rewards file (assign it at module level).
 
-    The key is read from the environment variable named ``api_key_env`` (None: no key).
-    Retries: transport errors, 408/409/425/429 and 5xx, up to ``max_attempts`` with jittered
-    backoff or Retry-After. No score in the reply, or a failed endpoint, raises: never a 0.
-    ground_truth: optional reference answer shown to the judge.
+    ``api_key_env`` names the environment variable holding the key (None: no key); it is read
+    at each call. A request may override ``rubric`` and ``score_range`` unless
+    ``rubric_from_request=False`` (then a request that sends one is refused); it can never
+    choose the endpoint, model or key.
 
-    >>> await llm_judge_reward(messages, model="gpt-4o-mini",
-    ...                        rubric="Is it polite?")  # doctest: +SKIP
+    >>> judge = llm_judge(base_url="http://127.0.0.1:8080/v1", model="qwen2.5-7b",
+    ...                   api_key_env=None, rubric="Is it polite?")
+    >>> judge.name, judge.is_async
+    ('llm_judge', True)
     """
-    if not model:
-        raise InvalidRequest("model: llm_judge_reward needs the judge model's name")
-    low, high = (float(v) for v in score_range)
-    if not low < high:
-        raise InvalidRequest(
-            f"score_range: expected (low, high) with low < high, got {score_range}"
+    if not isinstance(base_url, str):
+        raise TypeError(f"llm_judge: base_url must be a string, got {type(base_url).__name__}")
+    _check_url(base_url, ValueError)
+    if not isinstance(model, str) or not model.strip():
+        raise ValueError("llm_judge: model must be the judge model's name")
+    if api_key_env is not None and (not isinstance(api_key_env, str) or not api_key_env):
+        raise ValueError("llm_judge: api_key_env must name an environment variable, or be None")
+    try:
+        default_range = _score_range(score_range)
+        check_str("rubric", rubric)
+        check_number("temperature", temperature, minimum=0.0)
+        check_int("max_tokens", max_tokens, minimum=1)
+        check_number("request_timeout", request_timeout, minimum=0.001)
+        check_int("max_attempts", max_attempts, minimum=1)
+    except InvalidRequest as error:
+        raise ValueError(f"llm_judge: {error.message}") from None
+    default_rubric = rubric  # the closure's own ``rubric`` is the request's
+    endpoint = _Endpoint(
+        base_url=base_url,
+        model=model,
+        api_key_env=api_key_env,
+        temperature=float(temperature),
+        max_tokens=max_tokens,
+        request_timeout=float(request_timeout),
+        max_attempts=max_attempts,
+    )
+
+    async def judge(
+        messages: list[Message],
+        ground_truth: Any = None,
+        *,
+        rubric: Any = None,
+        score_range: Any = None,
+    ) -> EvaluateResult:
+        if not rubric_from_request and (rubric is not None or score_range is not None):
+            field = "rubric" if rubric is not None else "score_range"
+            raise InvalidRequest(f"{field}: this judge's rubric is fixed by the server")
+        return await _grade(
+            endpoint,
+            messages,
+            ground_truth,
+            default_rubric if rubric is None else rubric,
+            default_range if score_range is None else score_range,
         )
-    if max_attempts < 1:
-        raise InvalidRequest("max_attempts must be at least 1")
-    headers = {}
-    if api_key_env:
-        key = os.environ.get(api_key_env)
-        if not key:
-            raise ConfigurationError(
-                f"llm_judge_reward reads its API key from ${api_key_env}, which is not set "
-                "(pass api_key_env=None for an endpoint without a key)"
-            )
-        headers["Authorization"] = f"Bearer {key}"
-    body = {
-        "model": model,
-        "temperature": temperature,
-        "max_tokens": max_tokens,
-        "messages": [
-            {"role": "system", "content": _SYSTEM.format(rubric=rubric, low=low, high=high)},
-            {"role": "user", "content": _transcript(messages, ground_truth)},
-        ],
-    }
-    url = base_url.rstrip("/") + "/chat/completions"
-    reply = await _complete(url, headers, body, timeout=request_timeout, attempts=max_attempts)
-    raw, reason = parse_judge_score(reply, low, high)
-    score = (raw - low) / (high - low)
-    metrics = {"judge": metric(score, f"{raw:g} on [{low:g}, {high:g}]: {short(reason, 200)}")}
-    return result(score, short(reason, 300), metrics)
+
+    judge.__doc__ = f"LLM judge ({model} at {base_url}).\n\nground_truth: optional reference."
+    return reward_function(name=name, timeout=timeout)(judge)

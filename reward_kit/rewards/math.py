@@ -13,7 +13,19 @@ from .._errors import InvalidRequest
 from .._extras import require
 from .._function import reward_function
 from .._models import EvaluateResult, Message
-from ._common import answer_span, completion, invalid, metric, result, short
+from ._common import (
+    answer_span,
+    check_bool,
+    check_int,
+    check_number,
+    completion,
+    invalid,
+    kind,
+    metric,
+    result,
+    scalar_truth,
+    short,
+)
 
 __all__ = [
     "gsm8k_reward",
@@ -43,16 +55,28 @@ def _math_verify() -> Any:
     return module
 
 
-def _configs(mv: Any, match_types: Sequence[str]) -> list[Any]:
+def _match_types(value: Any) -> list[str]:
+    """``"latex"`` alone, or a list of kinds (a bare string is one kind, not its letters)."""
+    kinds = [value] if isinstance(value, str) else value
+    if not isinstance(kinds, (list, tuple)) or not all(isinstance(k, str) for k in kinds):
+        raise InvalidRequest(
+            f"match_types: expected 'latex', 'expr' or a list of them, got {kind(value)}"
+        )
+    return list(kinds)
+
+
+def _configs(mv: Any, match_types: Sequence[str] | str) -> list[Any]:
     configs: list[Any] = []
-    for kind in match_types:
-        if kind == "latex":
+    for match_type in _match_types(match_types):
+        if match_type == "latex":
             # boxed_match_priority=0: a \boxed{} answer wins over any other LaTeX in the text.
             configs.append(mv.LatexExtractionConfig(boxed_match_priority=0))
-        elif kind == "expr":
+        elif match_type == "expr":
             configs.append(mv.ExprExtractionConfig())
         else:
-            raise InvalidRequest(f"match_types: unknown kind {kind!r} (use 'latex' and/or 'expr')")
+            raise InvalidRequest(
+                f"match_types: unknown kind {match_type!r} (use 'latex' and/or 'expr')"
+            )
     if not configs:
         raise InvalidRequest("match_types: give at least one of 'latex', 'expr'")
     return configs
@@ -62,7 +86,7 @@ def math_verify_equal(
     gold: str,
     answer: str,
     *,
-    match_types: Sequence[str] = ("latex", "expr"),
+    match_types: Sequence[str] | str = ("latex", "expr"),
     float_rounding: int = 6,
     strict: bool = True,
 ) -> tuple[bool | None, str, str]:
@@ -71,6 +95,8 @@ def math_verify_equal(
     math-verify's signal-based timeouts are off (they fail outside the main thread and can
     hang); the engine's per-item process deadline bounds the time instead.
     """
+    check_int("float_rounding", float_rounding, minimum=0)
+    check_bool("strict", strict)
     mv = _math_verify()
     configs = _configs(mv, match_types)
     gold_parsed = mv.parse(gold, configs, parsing_timeout=None)
@@ -101,22 +127,23 @@ def math_verify_reward(
     messages: list[Message],
     ground_truth: str | float | None = None,
     *,
-    match_types: Sequence[str] = ("latex", "expr"),
+    match_types: Sequence[str] | str = ("latex", "expr"),
     float_rounding: int = 6,
     strict: bool = True,
 ) -> EvaluateResult:
     """Symbolic equivalence of the final answer and the ground truth, with math-verify.
 
-    Prefers ``\\boxed{}``, then other LaTeX, then plain expressions (``match_types``).
+    Prefers ``\\boxed{}``, then other LaTeX, then plain expressions (``match_types``: ``"latex"``,
+    ``"expr"`` or a list of them).
     ground_truth: the answer as LaTeX or plain text, e.g. ``"$\\frac{1}{2}$"`` or ``"0.5"``.
 
     >>> math_verify_reward([{"role": "assistant", "content": "So $\\\\boxed{1/2}$"}],
     ...                    ground_truth="0.5").score  # doctest: +SKIP
     1.0
     """
-    if ground_truth is None or isinstance(ground_truth, bool):
-        raise InvalidRequest("ground_truth: math_verify_reward needs the reference answer")
-    gold = str(ground_truth)
+    gold = scalar_truth(
+        ground_truth, "math_verify_reward", "the reference answer (text or a number)"
+    )
     text = completion(messages).text
     equal, gold_shown, answer_shown = math_verify_equal(
         gold, text, match_types=match_types, float_rounding=float_rounding, strict=strict
@@ -169,9 +196,9 @@ def gsm8k_reward(
     ...              ground_truth="#### 7").score
     1.0
     """
-    if ground_truth is None or isinstance(ground_truth, bool):
-        raise InvalidRequest("ground_truth: gsm8k_reward needs the reference answer")
-    gold, _ = _gsm8k_answer(str(ground_truth))
+    truth = scalar_truth(ground_truth, "gsm8k_reward", "the reference answer (text or a number)")
+    check_number("tolerance", tolerance, minimum=0.0)
+    gold, _ = _gsm8k_answer(truth)
     if gold is None:
         return invalid(f"no number in the ground truth {short(ground_truth)!r}")
     answer, where = _gsm8k_answer(completion(messages).text)
@@ -188,14 +215,32 @@ def gsm8k_reward(
 
 
 def _choice_patterns(choices: str) -> tuple[re.Pattern[str], re.Pattern[str]]:
-    letters = re.escape(choices)
+    upper, lower = re.escape(choices), re.escape(choices.lower())
+    # A lowercase letter counts only where it cannot be a word: in parentheses ("(b)"), or
+    # stated and then followed by punctuation or the end of the line ("answer is b.", but
+    # not "the answer is a bit long").
     stated = re.compile(
         rf"(?:(?i:answer(?:\s+is)?)\s*[:=]?\s*|\\boxed\{{\s*|<answer>\s*)"
-        rf"\(?([{letters}])\)?(?![A-Za-z])"
+        rf"(?:\(([{lower}])\)|\(?([{upper}])\)?(?![A-Za-z])"
+        rf"|([{lower}])(?=[ \t]*(?:$|[.,;:!?)}}<*])))",
+        re.MULTILINE,
     )
-    # A lone option: "(B)", or a line holding just the letter ("B", "B.", "**B**").
-    lone = re.compile(rf"\(([{letters}])\)|^\W*([{letters}])[).:]?\W*$", re.MULTILINE)
+    # A lone option: "(B)" or "(b)", or a line holding just the capital ("B", "B.", "**B**").
+    lone = re.compile(rf"\(([{upper}{lower}])\)|^\W*([{upper}])[).:]?\W*$", re.MULTILINE)
     return stated, lone
+
+
+def _choices(value: Any) -> str:
+    if (
+        not isinstance(value, str)
+        or not value.isalpha()
+        or not value.isascii()
+        or len(set(value.upper())) != len(value)
+    ):
+        raise InvalidRequest(
+            f"choices: expected the option letters, e.g. 'ABCD', got {kind(value)}"
+        )
+    return value.upper()
 
 
 @reward_function(timeout=10)
@@ -209,24 +254,31 @@ def multiple_choice_reward(
 
     Looks for "answer is (B)", ``\\boxed{B}`` or ``<answer>B</answer>`` (the last one wins),
     else a lone option ("(B)" or a line with just "B"); different lone options are ambiguous
-    and score 0.
-    ground_truth: the letter, e.g. ``"B"`` or ``"(B)"``.
+    and score 0. Lowercase letters count in parentheses ("(b)") or when stated and followed by
+    punctuation or the line's end ("answer is b."), never as a word ("answer is a bit...").
+    ground_truth: the letter, e.g. ``"B"`` or ``"(B)"`` (a string that is no option letter
+    gives an invalid score).
 
     >>> multiple_choice_reward([{"role": "assistant", "content": "The answer is (B)."}],
     ...                        ground_truth="B").score
     1.0
     """
-    choices = choices.upper()
-    gold = str(ground_truth or "").strip().strip("()").upper()
+    choices = _choices(choices)
+    if not isinstance(ground_truth, str):
+        raise InvalidRequest(
+            f"ground_truth: multiple_choice_reward expected the option letter, e.g. 'B', "
+            f"got {kind(ground_truth)}"
+        )
+    gold = ground_truth.strip().strip("()").upper()
     if len(gold) != 1 or gold not in choices:
         return invalid(f"ground truth {short(ground_truth)!r} is not one of {choices!r}")
     stated, lone = _choice_patterns(choices)
     text = completion(messages).text
-    found = stated.findall(text)
+    found = ["".join(groups) for groups in stated.findall(text)]
     if found:
         chosen, how = found[-1].upper(), "stated answer"
     else:
-        options = {a or b for a, b in lone.findall(text)}
+        options = {(a or b).upper() for a, b in lone.findall(text)}
         if len(options) != 1:
             why = "no option letter found" if not options else f"ambiguous: {sorted(options)}"
             return result(0.0, why, {"answer_extracted": metric(0.0, why)})
@@ -237,6 +289,22 @@ def multiple_choice_reward(
         "correct": metric(float(correct), f"expected {gold}"),
     }
     return result(float(correct), f"chose {chosen}, expected {gold}", metrics)
+
+
+def _gold_items(value: Any) -> list[str]:
+    """The ground truth's items: a list of strings/numbers, or a comma-separated string."""
+    expected = "a list of answers (strings or numbers) or a comma-separated string"
+    if value is None:
+        raise InvalidRequest(f"ground_truth: list_comparison_reward needs {expected}")
+    if isinstance(value, (list, tuple)):
+        for index, item in enumerate(value):
+            if isinstance(item, bool) or not isinstance(item, (str, int, float)):
+                raise InvalidRequest(
+                    f"ground_truth.{index}: expected a string or a number, got {kind(item)}"
+                )
+    elif isinstance(value, bool) or not isinstance(value, (str, int, float)):
+        raise InvalidRequest(f"ground_truth: expected {expected}, got {kind(value)}")
+    return _items(value)
 
 
 def _items(value: Any) -> list[str]:
@@ -274,7 +342,9 @@ def list_comparison_reward(
     ...                        ground_truth=[2, 3, 5]).score
     1.0
     """
-    gold = _items(ground_truth) if ground_truth is not None else []
+    gold = _gold_items(ground_truth)
+    check_bool("order_matters", order_matters)
+    check_bool("partial_credit", partial_credit)
     if not gold:
         return invalid(f"ground truth {short(ground_truth)!r} holds no items")
     text = completion(messages).text

@@ -11,12 +11,13 @@ from .._errors import InvalidRequest
 from .._extras import require
 from .._function import reward_function
 from .._models import EvaluateResult, Message
-from ._common import completion, metric, result, short
+from ._common import check_bool, check_choice, completion, kind, metric, result, short
 
 __all__ = ["extract_json", "json_schema_reward", "tool_call_reward"]
 
 _FENCE = re.compile(r"```(?:json)?\s*\n(.*?)```", re.DOTALL)
 _TOOL_CALL = re.compile(r"<tool_call>\s*(.*?)\s*</tool_call>", re.DOTALL)
+_NAME_SEPARATORS = re.compile(r"[\s_-]+")
 
 
 def extract_json(text: str) -> tuple[Any, bool]:
@@ -64,11 +65,17 @@ def json_schema_reward(
     ...     ground_truth={"type": "object", "required": ["a"]}).score  # doctest: +SKIP
     1.0
     """
+    check_bool("partial_credit", partial_credit)
     jsonschema = require("jsonschema", extra="structure", feature="json_schema_reward")
-    spec = _load_json(schema if schema is not None else ground_truth, "schema")
+    spec = _load_json(
+        schema if schema is not None else ground_truth,
+        "schema" if schema is not None else "ground_truth",
+    )
     if not isinstance(spec, (dict, bool)):
+        field = "schema" if schema is not None else "ground_truth"
         raise InvalidRequest(
-            "schema: json_schema_reward needs a JSON Schema as schema/ground_truth"
+            f"{field}: json_schema_reward expected a JSON Schema (an object, or its JSON "
+            f"text) as schema or ground_truth, got {kind(spec)}"
         )
     validator_class = jsonschema.validators.validator_for(spec)
     try:
@@ -120,7 +127,7 @@ def _as_call(raw: Any, field: str) -> tuple[str, Any]:
     body = raw.get("function", raw) if isinstance(raw.get("function"), dict) else raw
     name = body.get("name")
     if not isinstance(name, str):
-        raise InvalidRequest(f"{field}: a tool call needs a 'name'")
+        raise InvalidRequest(f"{field}: a tool call needs a 'name' string, got {kind(name)}")
     arguments = body.get("arguments", body.get("parameters", {}))
     if isinstance(arguments, str):
         try:
@@ -164,8 +171,15 @@ def _relaxed_equal(expected: Any, actual: Any) -> bool:
     return bool(expected == actual)
 
 
+def _relaxed_name(name: str) -> str:
+    """``Get-Weather``, ``get weather`` and ``get_weather`` are the same tool when relaxed."""
+    return _NAME_SEPARATORS.sub("_", name.strip().casefold())
+
+
 def _call_score(expected: tuple[str, Any], actual: tuple[str, Any], relaxed: bool) -> float:
     (name, want), (got_name, got) = expected, actual
+    if relaxed:
+        name, got_name = _relaxed_name(name), _relaxed_name(got_name)
     if name != got_name or isinstance(got, _Unparsed):
         return 0.0
     if not relaxed:
@@ -189,8 +203,9 @@ def tool_call_reward(
     """The response's tool calls (OpenAI ``tool_calls``, else ``<tool_call>{json}</tool_call>``
     in the text) against the expected calls.
 
-    ``exact``: a call counts when name and arguments are equal. ``relaxed``: per-argument credit;
-    strings compare case- and whitespace-insensitively, numbers by value. Score: matched credit /
+    ``exact``: a call counts when name and arguments are equal. ``relaxed``: names compare
+    ignoring case, ``-``/``_`` and spaces; per-argument credit, strings compare case- and
+    whitespace-insensitively, numbers by value. Score: matched credit /
     max(expected, produced) calls, pairing calls in order or, by default, best-first.
     ground_truth: a list of calls ``[{"name": ..., "arguments": {...}}]`` (OpenAI shape too), or
     ``{"tool_calls": [...]}``; an empty list expects no call.
@@ -200,14 +215,25 @@ def tool_call_reward(
     ...     ground_truth=[{"name": "f", "arguments": {"x": 1}}]).score
     1.0
     """
-    if match not in ("exact", "relaxed"):
-        raise InvalidRequest(f"match: expected 'exact' or 'relaxed', got {match!r}")
+    check_choice("match", match, ("exact", "relaxed"))
+    check_bool("order_matters", order_matters)
     gold = _load_json(ground_truth, "ground_truth")
     if isinstance(gold, dict):
-        gold = gold.get("tool_calls", [gold] if "name" in gold or "function" in gold else None)
+        gold = gold.get("tool_calls", [gold] if "name" in gold or "function" in gold else gold)
     if not isinstance(gold, list):
-        raise InvalidRequest("ground_truth: expected a list of tool calls")
+        raise InvalidRequest(
+            "ground_truth: tool_call_reward expected a list of tool calls "
+            '[{"name": ..., "arguments": {...}}] or {"tool_calls": [...]}, '
+            f"got {kind(gold)}"
+        )
     expected = [_as_call(call, f"ground_truth.{i}") for i, call in enumerate(gold)]
+    for index, (_, arguments) in enumerate(expected):
+        # The model's malformed arguments score 0; the ground truth's are a bad request.
+        if isinstance(arguments, _Unparsed) or not isinstance(arguments, dict):
+            raise InvalidRequest(
+                f"ground_truth.{index}.arguments: expected an object (or its JSON text), "
+                f"got {kind(arguments)}"
+            )
     produced = _produced(completion(messages))
     if not expected:
         ok = not produced

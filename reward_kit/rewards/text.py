@@ -10,13 +10,15 @@ from .._errors import InvalidRequest
 from .._extras import require
 from .._function import reward_function
 from .._models import EvaluateResult, Message
-from ._common import clip, completion, result, short
+from ._common import check_bool, check_choice, clip, completion, kind, result, scalar_truth, short
 from ._common import metric as _metric  # a parameter below is named ``metric``
 
 __all__ = ["string_check_reward", "text_similarity_reward"]
 
 Operation = Literal["equals", "not_equals", "contains", "not_contains", "regex"]
 Similarity = Literal["fuzzy", "token_set", "bleu", "chrf", "rouge1", "rouge2", "rougeL"]
+_OPERATIONS = ("equals", "not_equals", "contains", "not_contains", "regex")
+_SIMILARITIES = ("fuzzy", "token_set", "bleu", "chrf", "rouge1", "rouge2", "rougeL")
 
 
 @reward_function(timeout=10)
@@ -38,9 +40,11 @@ def string_check_reward(
     ...                     case_sensitive=False).score
     1.0
     """
-    if ground_truth is None:
-        raise InvalidRequest("ground_truth: string_check_reward needs the reference string")
-    text, reference = completion(messages).text, str(ground_truth)
+    reference = scalar_truth(ground_truth, "string_check_reward", "the reference string")
+    check_choice("operation", operation, _OPERATIONS)
+    check_bool("case_sensitive", case_sensitive)
+    check_bool("strip", strip)
+    text = completion(messages).text
     if strip:
         text, reference = text.strip(), reference.strip()
     if operation == "regex":
@@ -58,10 +62,6 @@ def string_check_reward(
             "contains": lambda: reference in text,
             "not_contains": lambda: reference not in text,
         }
-        if operation not in checks:
-            raise InvalidRequest(
-                f"operation: unknown {operation!r}; use one of {[*checks, 'regex']}"
-            )
         passed = checks[operation]()
     why = f"{operation} {short(ground_truth, 60)!r}: {'passed' if passed else 'failed'}"
     return result(float(passed), why, {operation: _metric(float(passed), why)})
@@ -86,6 +86,21 @@ def _similarity(metric_name: str, text: str, references: list[str]) -> float:
     )
 
 
+def _references(value: object) -> list[str]:
+    """The reference texts: one string, or a non-empty list of strings."""
+    expected = "a reference string or a non-empty list of strings"
+    if isinstance(value, str):
+        return [value]
+    if isinstance(value, (list, tuple)) and value and all(isinstance(v, str) for v in value):
+        return list(value)
+    if isinstance(value, (list, tuple)) and value:
+        bad = next(i for i, v in enumerate(value) if not isinstance(v, str))
+        raise InvalidRequest(f"ground_truth.{bad}: expected a string, got {kind(value[bad])}")
+    if value is None:
+        raise InvalidRequest(f"ground_truth: text_similarity_reward needs {expected}")
+    raise InvalidRequest(f"ground_truth: expected {expected}, got {kind(value)}")
+
+
 @reward_function(timeout=10, requirements=["rapidfuzz>=3", "sacrebleu>=2", "rouge-score>=0.1"])
 def text_similarity_reward(
     messages: list[Message],
@@ -104,11 +119,8 @@ def text_similarity_reward(
     ...                        ground_truth="the cat sat", metric="rougeL").score
     1.0
     """
-    if ground_truth is None:
-        raise InvalidRequest("ground_truth: text_similarity_reward needs a reference text")
-    references = [ground_truth] if isinstance(ground_truth, str) else [str(r) for r in ground_truth]
-    if not references:
-        raise InvalidRequest("ground_truth: give at least one reference text")
+    check_choice("metric", metric, _SIMILARITIES)
+    references = _references(ground_truth)
     text = completion(messages).text
     score = clip(_similarity(metric, text, references))
     why = f"{metric} similarity {score:.3f} to {len(references)} reference(s)"

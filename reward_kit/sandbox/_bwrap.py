@@ -1,9 +1,10 @@
 """The bubblewrap command line: what the sandbox sees, and as whom it runs.
 
 Inside: a read-only /usr (plus the /bin, /lib... links or dirs), /etc/ld.so.cache only, fresh
-/proc and /dev, a private tmpfs work dir and /tmp, no network, no other host files, an empty
-environment. Every namespace is new, including a user namespace with no capabilities, in
-which nested user namespaces are disabled.
+/proc, a read-only /dev with the usual device nodes, sized tmpfs mounts for the work dir, /tmp
+and /dev/shm (an unsized tmpfs would hold as much RAM as the code writes), no network, no
+other host files, an empty environment. Every namespace is new, including a user namespace
+with no capabilities, in which nested user namespaces are disabled.
 """
 
 from __future__ import annotations
@@ -15,9 +16,19 @@ import stat
 import sys
 from pathlib import Path
 
-__all__ = ["SANDBOX_UID", "WORKDIR", "bwrap_argv", "find_bwrap", "find_python", "reachable"]
+__all__ = [
+    "SANDBOX_UID",
+    "TMPFS",
+    "WORKDIR",
+    "bwrap_argv",
+    "find_bwrap",
+    "find_python",
+    "reachable",
+]
 
 WORKDIR = "/sandbox"
+# The writable mounts, each a tmpfs of max_file_mb; the watchdog counts their use as memory.
+TMPFS = (WORKDIR, "/tmp", "/dev/shm")
 # Who runs the sandbox when the host process is root. Root inside a user namespace is still
 # root on the host's files and is exempt from RLIMIT_NPROC, so root drops to this uid first.
 SANDBOX_UID = 65534
@@ -117,17 +128,12 @@ def bwrap_argv(
         *_system_binds(python),
         "--proc",
         "/proc",
-        "--dev",
+        "--dev",  # a tmpfs with device nodes: made read-only below, /dev/shm its own tmpfs
         "/dev",
-        "--size",
-        str(disk_bytes),
-        "--tmpfs",
-        "/tmp",
-        "--size",
-        str(disk_bytes),
-        "--tmpfs",
-        WORKDIR,
     ]
+    for mount in TMPFS:
+        args += ["--size", str(disk_bytes), "--tmpfs", mount]
+    args += ["--remount-ro", "/dev"]
     for name, fd in files.items():
         args += ["--file", str(fd), f"{WORKDIR}/{name}"]
     for key, value in env.items():

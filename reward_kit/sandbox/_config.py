@@ -14,7 +14,8 @@ RunStatus = Literal[
     "error",  # non-zero exit code (an exception, a failed assert, sys.exit(n))
     "timeout",  # wall-clock limit: killed by the host
     "cpu_limit",  # CPU-time limit: killed by the kernel (SIGXCPU / SIGKILL)
-    "memory_limit",  # address-space limit: the program failed to allocate
+    "memory_limit",  # a process failed to allocate, or the run's total passed memory_mb
+    "disk_limit",  # a write failed: a tmpfs is full or a file passed max_file_mb
     "process_limit",  # process-count limit: the program failed to fork
     "output_limit",  # stdout or stderr passed the cap: killed by the host
     "killed",  # ended by another signal (segfault, abort...)
@@ -30,7 +31,11 @@ class SandboxUnavailable(ConfigurationError):
 
 @dataclass(frozen=True)
 class Limits:
-    """Resource limits of one run. Process-wide limits apply to each process of the run.
+    """Resource limits of one run.
+
+    ``memory_mb`` bounds each process (``RLIMIT_AS``) and the whole run: the resident memory of
+    all its processes plus its tmpfs files (work dir, ``/tmp``, ``/dev/shm``), which a host-side
+    watchdog checks every 50 ms. ``max_file_mb`` bounds each file and each tmpfs.
 
     >>> Limits(wall_seconds=5).cpu_seconds
     10.0

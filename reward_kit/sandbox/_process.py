@@ -15,11 +15,15 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from ._watchdog import tree_memory
+
 __all__ = ["Finished", "run_capped"]
 
 _READ = 65536
 # After the program's pipes close, how long the launcher process may take to exit.
 _REAP_SECONDS = 5.0
+# How often the memory watchdog sums the run's memory.
+_WATCH_SECONDS = 0.05
 
 
 @dataclass
@@ -34,6 +38,7 @@ class Finished:
     timed_out: bool
     output_exceeded: bool
     duration_s: float
+    memory_exceeded: bool = False
 
 
 def run_capped(
@@ -46,8 +51,11 @@ def run_capped(
     max_output_bytes: int,
     user: int | None = None,
     pass_fds: Sequence[int] = (),
+    memory_bytes: int | None = None,
+    tmpfs: Sequence[str] = (),
 ) -> Finished:
-    """Run ``argv`` in its own session; kill the whole process group on deadline or overflow."""
+    """Run ``argv`` in its own session; kill the whole process group on deadline, output
+    overflow, or when the tree's memory (see :func:`tree_memory`) passes ``memory_bytes``."""
     start = time.monotonic()
     deadline = start + wall_seconds
     process = subprocess.Popen(
@@ -65,7 +73,8 @@ def run_capped(
     )
     outputs = {"stdout": bytearray(), "stderr": bytearray()}
     truncated = {"stdout": False, "stderr": False}
-    timed_out = overflow = False
+    timed_out = overflow = memory_exceeded = False
+    next_watch = start
     try:
         if process.stdin is None or process.stdout is None or process.stderr is None:
             raise RuntimeError("the process has no pipes")  # cannot happen: all are PIPE
@@ -79,11 +88,18 @@ def run_capped(
             selector.register(process.stderr, selectors.EVENT_READ, "stderr")
             pending = memoryview(stdin)
             while selector.get_map() and not overflow:
-                remaining = deadline - time.monotonic()
+                now = time.monotonic()
+                if memory_bytes is not None and now >= next_watch:
+                    next_watch = now + _WATCH_SECONDS
+                    if tree_memory(process.pid, mounts=tmpfs) > memory_bytes:
+                        memory_exceeded = True
+                        break
+                remaining = deadline - now
                 if remaining <= 0:
                     timed_out = True
                     break
-                for key, _ in selector.select(remaining):
+                wait = remaining if memory_bytes is None else min(remaining, _WATCH_SECONDS)
+                for key, _ in selector.select(wait):
                     if key.data == "stdin":
                         try:
                             pending = pending[os.write(key.fd, pending[:_READ]) :]
@@ -102,8 +118,20 @@ def run_capped(
                     buffer += chunk[:room]
                     if len(chunk) > room:
                         truncated[key.data] = overflow = True
-        if timed_out or overflow:
+        if timed_out or overflow or memory_exceeded:
             _kill_group(process.pid)
+        elif memory_bytes is not None:
+            # The pipes closed; the run may still be there (it closed them): keep watching.
+            reap_by = min(deadline, time.monotonic() + _REAP_SECONDS)
+            while process.poll() is None and time.monotonic() < reap_by:
+                if tree_memory(process.pid, mounts=tmpfs) > memory_bytes:
+                    memory_exceeded = True
+                    _kill_group(process.pid)
+                    break
+                time.sleep(_WATCH_SECONDS)
+            if process.poll() is None and not memory_exceeded:
+                timed_out = time.monotonic() >= deadline
+                _kill_group(process.pid)  # it outstayed its pipes: not left unwatched
         returncode = _reap(process, timeout=_REAP_SECONDS)
     finally:
         if process.returncode is None:
@@ -123,6 +151,7 @@ def run_capped(
         timed_out=timed_out,
         output_exceeded=overflow,
         duration_s=time.monotonic() - start,
+        memory_exceeded=memory_exceeded,
     )
 
 

@@ -11,7 +11,7 @@ import tempfile
 from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 
-from ._bwrap import SANDBOX_UID, WORKDIR, bwrap_argv, find_bwrap, find_python
+from ._bwrap import SANDBOX_UID, TMPFS, WORKDIR, bwrap_argv, find_bwrap, find_python
 from ._config import Isolation, Limits, RunResult, RunStatus, SandboxUnavailable
 from ._process import Finished, run_capped
 
@@ -23,6 +23,7 @@ _LAUNCH_MARKER = b"rk-sandbox-launcher:"
 _ENV = {"PATH": "/usr/local/bin:/usr/bin:/bin", "LANG": "C.UTF-8", "PYTHONHASHSEED": "0"}
 _MEMORY_SIGNS = (b"MemoryError", b"Cannot allocate memory", b"std::bad_alloc")
 _FORK_SIGNS = (b"BlockingIOError", b"Resource temporarily unavailable")
+_DISK_SIGNS = (b"No space left on device", b"File too large", b"Disk quota exceeded")
 
 
 class Sandbox:
@@ -112,6 +113,8 @@ class Sandbox:
                 max_output_bytes=self.limits.max_output_bytes,
                 user=self._uid,
                 pass_fds=[*fds.values(), status_write],
+                memory_bytes=self.limits.memory_mb * 1024 * 1024,
+                tmpfs=TMPFS,
             )
             os.close(status_write)
             status = _read_status(status_read)
@@ -129,6 +132,7 @@ class Sandbox:
                 cwd=workdir,
                 wall_seconds=self.limits.wall_seconds,
                 max_output_bytes=self.limits.max_output_bytes,
+                memory_bytes=self.limits.memory_mb * 1024 * 1024,
             )
         finally:
             shutil.rmtree(workdir, ignore_errors=True)
@@ -166,6 +170,10 @@ class Sandbox:
         self, finished: Finished, code: int, signal_name: str | None
     ) -> tuple[RunStatus, str]:
         limits = self.limits
+        if finished.memory_exceeded:
+            return "memory_limit", (
+                f"its processes and files held more than the run's {limits.memory_mb} MiB"
+            )
         if finished.output_exceeded:
             return "output_limit", f"output passed the {limits.max_output_bytes}-byte cap"
         if finished.timed_out:
@@ -184,6 +192,11 @@ class Sandbox:
             return "memory_limit", f"could not allocate memory (limit {limits.memory_mb} MiB)"
         if any(sign in tail for sign in _FORK_SIGNS):
             return "process_limit", f"could not start a process (limit {limits.max_processes})"
+        if any(sign in tail for sign in _DISK_SIGNS):
+            return "disk_limit", (
+                f"a write failed: files are limited to {limits.max_file_mb} MiB each and per "
+                "tmpfs (work dir, /tmp, /dev/shm)"
+            )
         return "error", f"exited with code {code}"
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Iterable, Mapping, Sequence
-from typing import Any
+from typing import Any, Literal
 
 import httpx
 
@@ -19,7 +19,8 @@ __all__ = ["AsyncEvaluatorClient"]
 
 
 class AsyncEvaluatorClient:
-    """Call a reward-kit evaluator from asyncio code.
+    """Call a reward-kit evaluator from asyncio code. ``auth`` is as for
+    :class:`EvaluatorClient` (None: the default credential; ``False``: none).
 
     >>> async with AsyncEvaluatorClient(url, auth=ApiKey(key)) as client:  # doctest: +SKIP
     ...     results = await client.batch_evaluate(items, function="exact")
@@ -29,12 +30,13 @@ class AsyncEvaluatorClient:
         self,
         url: str,
         *,
-        auth: httpx.Auth | str | None = None,
+        auth: httpx.Auth | str | Literal[False] | None = None,
         timeout: float = DEFAULT_TIMEOUT,
         max_retries: int = 5,
         max_batch_items: int = 10_000,
         max_batch_bytes: int = DEFAULT_MAX_BATCH_BYTES,
         max_concurrency: int = 4,
+        max_retry_after: float = 30.0,
         transport: httpx.AsyncBaseTransport | None = None,
         headers: Mapping[str, str] | None = None,
     ) -> None:
@@ -46,6 +48,7 @@ class AsyncEvaluatorClient:
             max_batch_items=max_batch_items,
             max_batch_bytes=max_batch_bytes,
             max_concurrency=max_concurrency,
+            max_retry_after=max_retry_after,
             transport=transport,
             headers=headers,
         )

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import time
+from typing import Any
 
 import httpx
 
@@ -28,19 +28,24 @@ class GoogleIdToken(TokenCredential):
     def __init__(self, audience: str | None = None, *, header: str = "Authorization") -> None:
         super().__init__(header=header)
         self.audience = audience
-        self._id_token = require("google.oauth2.id_token", extra="gcp", feature="GoogleIdToken")
-        self._transport = require(
-            "google.auth.transport.requests", extra="gcp", feature="GoogleIdToken"
-        )
+        self._modules()  # fail now, not at the first request, if the extra is missing
+
+    @staticmethod
+    def _modules() -> tuple[Any, Any]:
+        # Looked up on use rather than kept on the instance: modules do not pickle.
+        id_token = require("google.oauth2.id_token", extra="gcp", feature="GoogleIdToken")
+        transport = require("google.auth.transport.requests", extra="gcp", feature="GoogleIdToken")
+        return id_token, transport
 
     def _cache_key(self, request: httpx.Request) -> str:
         return self.audience or f"{request.url.scheme}://{request.url.netloc.decode()}"
 
     def _fetch(self, request: httpx.Request) -> tuple[str, float]:
         audience = self._cache_key(request)
-        token = str(self._id_token.fetch_id_token(self._transport.Request(), audience))
+        id_token, transport = self._modules()
+        token = str(id_token.fetch_id_token(transport.Request(), audience))
         # Google ID tokens live an hour; without a readable exp, refetch after five minutes.
-        return token, token_expiry(token) or time.time() + 300
+        return token, token_expiry(token) or self.clock() + 300
 
     def __repr__(self) -> str:
         return f"GoogleIdToken(audience={self.audience!r}, header={self.header!r})"

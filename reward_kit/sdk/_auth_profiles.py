@@ -23,7 +23,6 @@ import configparser
 import os
 from collections.abc import Callable, Mapping
 from pathlib import Path
-from typing import Any
 
 import httpx
 
@@ -64,15 +63,6 @@ def _read_key(values: Mapping[str, str], environ: Mapping[str, str], origin: str
     raise ConfigurationError(f"{origin}: api-key needs api_key, api_key_env or api_key_file")
 
 
-def _aws_session(values: Mapping[str, str]) -> Any:
-    if not values.get("aws_profile"):
-        return None
-    from .._extras import require
-
-    botosession = require("botocore.session", extra="aws", feature="AWS credentials")
-    return botosession.Session(profile=values["aws_profile"])
-
-
 def _build(
     kind: str, values: Mapping[str, str], environ: Mapping[str, str], origin: str
 ) -> httpx.Auth:
@@ -89,16 +79,17 @@ def _build(
             raise ConfigurationError(f"{origin}: {kind} needs region")
         from ._auth_aws import AwsIamToken, AwsSigV4
 
-        session = _aws_session(values)
+        # A profile name rather than a session, so the credential pickles.
+        profile = values.get("aws_profile") or None
         if kind == "aws-sigv4":
             return AwsSigV4(
-                region=values["region"], service=values.get("service") or "lambda", session=session
+                region=values["region"], service=values.get("service") or "lambda", profile=profile
             )
         return AwsIamToken(
             region=values["region"],
             server_id=values.get("server_id") or None,
             sts_endpoint=values.get("sts_endpoint") or None,
-            session=session,
+            profile=profile,
             header=header,
         )
     if kind == "mtls":
@@ -193,16 +184,44 @@ def from_env(environ: Mapping[str, str] | None = None) -> httpx.Auth | None:
     return from_settings(values, origin="RK_AUTH_* environment", environ=env)
 
 
+def _has_default_profile(file: Path) -> bool:
+    parser = configparser.ConfigParser(inline_comment_prefixes=(";", "#"), interpolation=None)
+    try:
+        with file.open() as handle:
+            parser.read_file(handle)
+    except FileNotFoundError:
+        return False
+    except OSError as error:
+        raise ConfigurationError(f"cannot read {file}: {error.strerror}") from None
+    except configparser.Error as error:
+        raise ConfigurationError(f"{file} is not a valid ini file: {error.message}") from None
+    return parser.has_section("default")
+
+
 def default_credential(environ: Mapping[str, str] | None = None) -> httpx.Auth | None:
-    """What a client uses when given no ``auth``: ``$RK_AUTH_PROFILE``, else the environment,
-    else the ``[default]`` profile if ``auth.ini`` exists, else None."""
+    """What a client uses when given no ``auth`` (``EvaluatorClient``, ``AsyncEvaluatorClient``,
+    ``trl_reward``, ``compute_score_fn``): the profile ``$RK_AUTH_PROFILE``, else the
+    environment (``RK_API_KEY``, ``RK_API_KEY_FILE``, ``RK_AUTH_*``), else the ``[default]``
+    profile of ``auth.ini`` if there is one, else None (no credential).
+
+    Read when a client is made, never at import. A file with other profiles but no
+    ``[default]`` is not an error here; a named ``$RK_AUTH_PROFILE`` that is missing is.
+
+    >>> default_credential({"RK_API_KEY": "rk_0123456789abcdef", "RK_AUTH_FILE": "/nonexistent"})
+    ApiKey(header='Authorization', key=<redacted>)
+    """
     env = os.environ if environ is None else environ
     sources: list[Callable[[], httpx.Auth | None]] = []
     if env.get("RK_AUTH_PROFILE"):
         sources.append(lambda: from_profile(environ=env))
     sources.append(lambda: from_env(env))
-    if auth_file_path(env).exists():
-        sources.append(lambda: from_profile("default", environ=env))
+    sources.append(
+        lambda: (
+            from_profile("default", environ=env)
+            if _has_default_profile(auth_file_path(env))
+            else None
+        )
+    )
     for source in sources:
         credential = source()
         if credential is not None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import time
 from collections.abc import Iterable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from typing import Any
+from typing import Any, Literal
 
 import httpx
 
@@ -19,17 +19,35 @@ __all__ = ["EvaluatorClient", "build_config", "split_item"]
 
 
 def build_config(url: str, **options: Any) -> ClientConfig:
-    """A :class:`ClientConfig`; a plain string ``auth`` is taken as an API key."""
-    auth = options.get("auth")
-    if isinstance(auth, str):
-        from ._credentials import ApiKey
+    """A :class:`ClientConfig`. ``auth``: a credential; a plain string is an API key; None (or
+    absent) means :func:`~reward_kit.sdk.auth.default_credential` (``RK_API_KEY``, ``auth.ini``
+    ...), read now, not at import; ``False`` or ``NoAuth()`` sends no credential at all."""
+    from ._credentials import ApiKey, NoAuth
 
-        options["auth"] = ApiKey(auth)
+    auth = options.get("auth")
+    if auth is None:
+        from ._auth_profiles import default_credential
+
+        auth = default_credential()
+    elif auth is False or isinstance(auth, NoAuth):
+        auth = None
+    elif isinstance(auth, str):
+        auth = ApiKey(auth)
+    elif auth is True:
+        raise TypeError(
+            "auth=True is not a credential: pass one from reward_kit.sdk.auth, an API key "
+            "string, None (the default credential) or False (none)"
+        )
+    options["auth"] = auth
     return ClientConfig(url=url, **{k: v for k, v in options.items() if v is not None})
 
 
 class EvaluatorClient:
     """Call a reward-kit evaluator from blocking code.
+
+    ``auth``: a credential from :mod:`reward_kit.sdk.auth`, an API key string, None for
+    :func:`~reward_kit.sdk.auth.default_credential` (env ``RK_API_KEY``..., ``auth.ini``), or
+    ``False`` to send none.
 
     >>> with EvaluatorClient("http://127.0.0.1:8000", auth=ApiKey(key)) as client:  # doctest: +SKIP
     ...     client.evaluate([{"role": "user", "content": "2+2?"},
@@ -41,12 +59,13 @@ class EvaluatorClient:
         self,
         url: str,
         *,
-        auth: httpx.Auth | str | None = None,
+        auth: httpx.Auth | str | Literal[False] | None = None,
         timeout: float = DEFAULT_TIMEOUT,
         max_retries: int = 5,
         max_batch_items: int = 10_000,
         max_batch_bytes: int = DEFAULT_MAX_BATCH_BYTES,
         max_concurrency: int = 4,
+        max_retry_after: float = 30.0,
         transport: httpx.BaseTransport | None = None,
         headers: Mapping[str, str] | None = None,
     ) -> None:
@@ -58,6 +77,7 @@ class EvaluatorClient:
             max_batch_items=max_batch_items,
             max_batch_bytes=max_batch_bytes,
             max_concurrency=max_concurrency,
+            max_retry_after=max_retry_after,
             transport=transport,
             headers=headers,
         )

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import logging
 import random
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -29,6 +30,8 @@ with contextlib.suppress(ImportError):
     import orjson
 
 __all__ = ["DEFAULT_TIMEOUT", "ClientConfig", "Failure", "Request", "dumps", "loads", "make_item"]
+
+logger = logging.getLogger("reward_kit.sdk")
 
 DEFAULT_TIMEOUT = 120.0
 # A batch is one request; its size limit must stay under the server's 16 MiB default with room
@@ -51,9 +54,10 @@ RETRY_EXCEPTIONS = (
 
 
 def dumps(value: Any) -> bytes:
-    """JSON-encode with orjson when installed (numpy values allowed), else the stdlib."""
+    """JSON-encode with orjson when installed, else the stdlib; both accept numpy values and
+    anything with ``.tolist()``, and both raise TypeError for the rest."""
     if orjson is not None:
-        return bytes(orjson.dumps(value, option=orjson.OPT_SERIALIZE_NUMPY))
+        return bytes(orjson.dumps(value, default=_builtin, option=orjson.OPT_SERIALIZE_NUMPY))
     return json.dumps(value, separators=(",", ":"), ensure_ascii=False, default=_builtin).encode()
 
 
@@ -120,7 +124,13 @@ class Failure(NamedTuple):
 
 @dataclass(frozen=True, kw_only=True)
 class ClientConfig:
-    """Everything a client is built from. Plain data, so a TRL reward holding one pickles."""
+    """Everything a client is built from. Plain data, so a TRL reward holding one pickles.
+
+    ``transport`` is the one runtime part: an ``httpx`` transport holds sockets and an SSL
+    context, which cannot cross processes. Pickling drops it, so a copy in another process
+    (TRL's AsyncGRPOTrainer, verl's Ray workers) uses httpx's default transport; TLS options
+    travel with the credential (``auth``) instead.
+    """
 
     url: str
     auth: httpx.Auth | None = None
@@ -132,6 +142,9 @@ class ClientConfig:
     max_concurrency: int = 4
     backoff_base: float = 0.5
     backoff_max: float = 30.0
+    # A Retry-After above this means "not soon": give up with the typed error at once rather
+    # than stall a training step for longer than our own longest backoff would.
+    max_retry_after: float = 30.0
     transport: Any = None
     headers: Mapping[str, str] = field(default_factory=dict)
 
@@ -145,6 +158,20 @@ class ClientConfig:
             raise ValueError(f"max_retries must be 0 or more, got {self.max_retries}")
         if self.timeout <= 0:
             raise ValueError(f"timeout must be positive, got {self.timeout}")
+        for name in ("backoff_base", "backoff_max", "max_retry_after"):
+            if getattr(self, name) < 0:
+                raise ValueError(f"{name} must be 0 or more, got {getattr(self, name)}")
+
+    def __getstate__(self) -> dict[str, Any]:
+        state = dict(self.__dict__)
+        if state.get("transport") is not None:
+            logger.warning(
+                "reward-kit: the custom transport of the client for %s is not pickled; the "
+                "copy uses httpx's default transport",
+                self.url,
+            )
+            state["transport"] = None
+        return state
 
     def httpx_options(self) -> dict[str, Any]:
         """Keyword arguments for ``httpx.Client`` / ``httpx.AsyncClient``."""
@@ -194,14 +221,25 @@ class ClientConfig:
 
     # -- retries ---------------------------------------------------------------------------
 
-    def retry_delay(self, attempt: int, failure: Failure) -> float | None:
-        """Seconds to wait before retry number ``attempt + 1``, or None to give up now."""
+    def retry_delay(
+        self, attempt: int, failure: Failure, *, uniform: Any = random.uniform
+    ) -> float | None:
+        """Seconds to wait before retry number ``attempt + 1``, or None to give up now.
+
+        Exponential backoff with "equal jitter": a random wait between half and all of
+        ``min(backoff_max, backoff_base * 2**attempt)``, so clients that failed together do
+        not retry together, and never after 0 s. A ``Retry-After`` from the server replaces
+        it; one above ``max_retry_after`` gives up at once. ``uniform`` is for tests.
+
+        >>> from reward_kit import EvaluatorUnavailable
+        >>> config = ClientConfig(url="http://h", backoff_base=0.5)
+        >>> config.retry_delay(2, Failure(EvaluatorUnavailable("down"), True), uniform=max)
+        2.0
+        """
         if attempt >= self.max_retries or not failure.retryable:
             return None
-        backoff = min(self.backoff_max, self.backoff_base * 2**attempt)
         error = failure.error
         if error.retry_after is not None:
-            # Honour the server's wait; one longer than we would ever back off means "not
-            # soon", so give up with the typed error rather than stall a training step.
-            return error.retry_after if error.retry_after <= self.backoff_max else None
-        return random.uniform(backoff / 2, backoff)  # "equal jitter": never a 0 s retry storm
+            return error.retry_after if error.retry_after <= self.max_retry_after else None
+        backoff = min(self.backoff_max, self.backoff_base * 2**attempt)
+        return float(uniform(backoff / 2, backoff))

@@ -8,13 +8,13 @@ import base64
 import json
 import threading
 import time
-from collections.abc import AsyncGenerator, Generator
+from collections.abc import AsyncGenerator, Callable, Generator
 from typing import Any
 
 import anyio.to_thread
 import httpx
 
-__all__ = ["ApiKey", "Combined", "Credential", "TokenCredential"]
+__all__ = ["ApiKey", "Combined", "Credential", "NoAuth", "TokenCredential"]
 
 
 class Credential(httpx.Auth):
@@ -47,6 +47,26 @@ class ApiKey(Credential):
         yield request
 
 
+class NoAuth(Credential):
+    """Send no credential, explicitly: without it a client given no ``auth`` uses
+    :func:`~reward_kit.sdk.auth.default_credential` (``RK_API_KEY``, ``auth.ini``...).
+
+    >>> EvaluatorClient("http://127.0.0.1:8000", auth=NoAuth())  # doctest: +SKIP
+    """
+
+    def auth_flow(self, request: httpx.Request) -> Generator[httpx.Request, httpx.Response, None]:
+        yield request
+
+    def __repr__(self) -> str:
+        return "NoAuth()"
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, NoAuth)
+
+    def __hash__(self) -> int:
+        return hash(NoAuth)
+
+
 def token_expiry(token: str) -> float | None:
     """The ``exp`` of a JWT, unverified (only to know when to fetch a new one)."""
     try:
@@ -62,11 +82,26 @@ class TokenCredential(Credential, abc.ABC):
     before it expires; async clients fetch it in a worker thread, not on the event loop."""
 
     refresh_margin = 60.0
+    # The clock tokens expire by; a test may replace it on an instance.
+    clock: Callable[[], float] = staticmethod(time.time)
+    # Attributes rebuilt after unpickling (or, like ``clock``, left to the class default).
+    _unpicklable: tuple[str, ...] = ("_lock", "clock")
 
     def __init__(self, *, header: str = "Authorization") -> None:
         self.header = header
         self._lock = threading.Lock()
         self._cache: dict[str, tuple[str, float]] = {}
+
+    def __getstate__(self) -> dict[str, Any]:
+        # TRL and verl/Ray pickle reward functions holding a credential: locks, modules and
+        # sessions do not pickle, and a cached token must not travel to another process.
+        state = {k: v for k, v in self.__dict__.items() if k not in self._unpicklable}
+        state["_cache"] = {}
+        return state
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.__dict__.update(state)
+        self._lock = threading.Lock()
 
     @abc.abstractmethod
     def _fetch(self, request: httpx.Request) -> tuple[str, float]:
@@ -79,7 +114,7 @@ class TokenCredential(Credential, abc.ABC):
         key = self._cache_key(request)
         with self._lock:
             cached = self._cache.get(key)
-            if cached is not None and cached[1] - self.refresh_margin > time.time():
+            if cached is not None and cached[1] - self.refresh_margin > self.clock():
                 return cached[0]
             token, expires = self._fetch(request)
             self._cache[key] = (token, expires)

@@ -17,7 +17,7 @@ from typing import Any, Literal
 
 import httpx
 
-from .._errors import EvaluatorUnavailable, Overloaded
+from .._errors import Overloaded, RequestRejected
 from . import _core
 from ._async_client import AsyncEvaluatorClient
 from ._client import EvaluatorClient, build_config
@@ -47,7 +47,7 @@ class _RemoteReward:
         columns: Sequence[str] | None = None,
         on_error: OnError = "none",
         name: str | None = None,
-        auth: httpx.Auth | str | None = None,
+        auth: httpx.Auth | str | Literal[False] | None = None,
     ) -> None:
         if on_error not in ("none", "raise"):
             raise ValueError(f"on_error must be 'none' or 'raise', got {on_error!r}")
@@ -68,8 +68,9 @@ class _RemoteReward:
         return f"{type(self).__name__}({self.config.url!r}, function={self.function!r})"
 
     def __getstate__(self) -> dict[str, Any]:
+        # Live connections never cross processes; ClientConfig drops its transport itself.
         state = self.__dict__.copy()
-        for key in ("_client_obj", "_loop", "_lock"):  # live connections never cross processes
+        for key in ("_client_obj", "_loop", "_lock"):
             state.pop(key, None)
         return state
 
@@ -77,9 +78,10 @@ class _RemoteReward:
         self.__dict__.update(state)
         self._lock = threading.Lock()
 
-    def _items(
+    def _prepare(
         self, prompts: Sequence[Any], completions: Sequence[Any], columns: dict[str, Any]
-    ) -> list[dict[str, Any]]:
+    ) -> _Batch:
+        """The items to send, and the reason for each completion that cannot be sent."""
         count = len(completions)
         if len(prompts) != count:
             raise ValueError(f"{len(prompts)} prompts for {count} completions")
@@ -97,7 +99,7 @@ class _RemoteReward:
                 f"dataset column(s) {missing} not passed by the trainer; "
                 f"columns it passed: {sorted(set(columns) - _TRL_KEYWORDS)}"
             )
-        return [
+        items = [
             _core.make_item(
                 _as_messages(prompt, "user") + _as_messages(completion, "assistant"),
                 truths[i],
@@ -105,15 +107,42 @@ class _RemoteReward:
             )
             for i, (prompt, completion) in enumerate(zip(prompts, completions, strict=True))
         ]
+        batch = _Batch(items)
+        try:  # one encode of the whole batch; item by item only when something is not JSON
+            _core.dumps(items)
+        except (TypeError, ValueError):
+            batch.find_unencodable(self.ground_truth_column)
+        if batch.skipped and self.on_error == "raise":
+            index, cause = next(iter(batch.skipped.items()))
+            raise TypeError(f"completion {index}: {cause}")
+        return batch
 
-    def _rewards(self, results: list[ItemResult], hooks: dict[str, Any]) -> list[float | None]:
-        rewards = [r.score for r in results]
+    def _rewards(
+        self, batch: _Batch, results: list[ItemResult], hooks: dict[str, Any]
+    ) -> list[float | None]:
+        outcomes = batch.outcomes(results)
+        self._log_causes(
+            {i: c for i, c in enumerate(outcomes) if isinstance(c, str)}, len(outcomes)
+        )
+        rewards = [o.score if isinstance(o, ItemResult) else None for o in outcomes]
+        codes: dict[str, int] = {}
+        for o in outcomes:
+            if isinstance(o, ItemResult) and o.error is not None:
+                codes[o.error.code] = codes.get(o.error.code, 0) + 1
+        if codes:  # the reward function failed on some items: data-dependent, so a warning
+            logger.warning(
+                "%s: %d of %d items failed on the evaluator, their rewards are None: %s",
+                self.__name__,
+                sum(codes.values()),
+                len(outcomes),
+                ", ".join(f"{code} x{n}" for code, n in sorted(codes.items())),
+            )
         log_metric: Callable[[str, float], None] | None = hooks.get("log_metric")
         log_extra: Callable[[str, list[Any]], None] | None = hooks.get("log_extra")
         if log_metric is not None:
             metrics: dict[str, list[float]] = {}
-            for r in results:
-                if r.result is not None and r.ok:
+            for r in outcomes:
+                if isinstance(r, ItemResult) and r.result is not None and r.ok:
                     for key, metric in r.result.metrics.items():
                         if metric.is_score_valid:
                             metrics.setdefault(key, []).append(metric.score)
@@ -121,18 +150,79 @@ class _RemoteReward:
                 log_metric(f"{self.__name__}/{key}", sum(values) / len(values))
             log_metric(f"{self.__name__}/failed", rewards.count(None) / max(1, len(rewards)))
         if log_extra is not None:
-            log_extra(f"{self.__name__}/reason", [_reason(r) for r in results])
+            log_extra(f"{self.__name__}/reason", [_reason(o) for o in outcomes])
         return rewards
 
-    def _unavailable(self, error: Exception, count: int) -> list[float | None]:
-        # Only a whole-evaluator outage gets here. A wrong key, an unknown function or a
-        # malformed request is raised by the caller regardless: it never heals by itself.
+    def _failed(self, error: Exception, count: int, hooks: dict[str, Any]) -> list[float | None]:
+        """The whole call failed: raise with on_error="raise", else ``None`` for every item
+        and an ERROR log with the cause (a training run must not fail silently)."""
         if self.on_error == "raise":
             raise error
-        logger.warning(
-            "%s: evaluator unavailable, %d rewards are None: %s", self.__name__, count, error
+        hint = (
+            " (this will not heal by itself: check the URL, the function name and the key; "
+            "on_error='raise' stops training on it)"
+            if isinstance(error, (KeyError, RequestRejected)) and not isinstance(error, Overloaded)
+            else ""
         )
-        return [None] * count
+        cause = f"{type(error).__name__}: {error}{hint}"
+        return self._rewards(_Batch.failed(count, cause), [], hooks)
+
+    def _log_causes(self, causes: dict[int, str], count: int) -> None:
+        by_cause: dict[str, int] = {}
+        for cause in causes.values():
+            by_cause[cause] = by_cause.get(cause, 0) + 1
+        for cause, affected in by_cause.items():  # once per distinct cause per call
+            logger.error("%s: %d of %d rewards are None: %s", self.__name__, affected, count, cause)
+
+
+class _Batch:
+    """One TRL call: the items, and why the ones that were not sent were left out."""
+
+    def __init__(self, items: list[dict[str, Any]]) -> None:
+        self.items = items
+        self.skipped: dict[int, str] = {}
+
+    @classmethod
+    def failed(cls, count: int, cause: str) -> _Batch:
+        batch = cls([{}] * count)
+        batch.skipped = dict.fromkeys(range(count), cause)
+        return batch
+
+    @property
+    def to_send(self) -> list[dict[str, Any]]:
+        return [item for i, item in enumerate(self.items) if i not in self.skipped]
+
+    def find_unencodable(self, ground_truth_column: str | None) -> None:
+        """Leave out each item that cannot be JSON-encoded, naming the field at fault: the
+        other items are still scored, and no field is silently dropped from one."""
+        for index, item in enumerate(self.items):
+            try:
+                _core.dumps(item)
+                continue
+            except (TypeError, ValueError) as error:
+                fallback = f"it is not JSON-serializable ({error})"
+            fields: list[tuple[str, Any]] = [
+                (
+                    f"dataset column {ground_truth_column!r} (the ground truth)",
+                    item.get("ground_truth"),
+                ),
+                *((f"dataset column {k!r}", v) for k, v in item.get("kwargs", {}).items()),
+                ("the prompt or completion", item["messages"]),
+            ]
+            self.skipped[index] = fallback
+            for label, value in fields:
+                try:
+                    _core.dumps(value)
+                except (TypeError, ValueError) as error:
+                    self.skipped[index] = f"{label} is not JSON-serializable ({error})"
+                    break
+
+    def outcomes(self, results: list[ItemResult]) -> list[ItemResult | str]:
+        """Per completion, its result or the reason it was not sent."""
+        sent = iter(results)
+        return [
+            self.skipped[i] if i in self.skipped else next(sent) for i in range(len(self.items))
+        ]
 
 
 class TRLReward(_RemoteReward):
@@ -145,12 +235,18 @@ class TRLReward(_RemoteReward):
         completion_ids: Sequence[Any] | None = None,
         **kwargs: Any,
     ) -> list[float | None]:
-        items = self._items(prompts, completions, kwargs)
+        # on_error="none" never raises: any failure is None for the items it hit, logged.
         try:
-            results = await self._client().batch_evaluate(items, function=self.function)
-        except (EvaluatorUnavailable, Overloaded) as error:
-            return self._unavailable(error, len(items))
-        return self._rewards(results, kwargs)
+            batch = self._prepare(prompts, completions, kwargs)
+            to_send = batch.to_send
+            results = (
+                await self._client().batch_evaluate(to_send, function=self.function)
+                if to_send
+                else []
+            )
+        except Exception as error:
+            return self._failed(error, _length(completions), kwargs)
+        return self._rewards(batch, results, kwargs)
 
     def _client(self) -> AsyncEvaluatorClient:
         # An httpx.AsyncClient's connections belong to the loop that opened them; TRL keeps one
@@ -178,12 +274,15 @@ class SyncTRLReward(_RemoteReward):
         completion_ids: Sequence[Any] | None = None,
         **kwargs: Any,
     ) -> list[float | None]:
-        items = self._items(prompts, completions, kwargs)
         try:
-            results = self._client().batch_evaluate(items, function=self.function)
-        except (EvaluatorUnavailable, Overloaded) as error:
-            return self._unavailable(error, len(items))
-        return self._rewards(results, kwargs)
+            batch = self._prepare(prompts, completions, kwargs)
+            to_send = batch.to_send
+            results = (
+                self._client().batch_evaluate(to_send, function=self.function) if to_send else []
+            )
+        except Exception as error:
+            return self._failed(error, _length(completions), kwargs)
+        return self._rewards(batch, results, kwargs)
 
     def _client(self) -> EvaluatorClient:
         with self._lock:
@@ -205,7 +304,7 @@ def trl_reward(
     columns: Sequence[str] | None = None,
     on_error: OnError = "none",
     name: str | None = None,
-    auth: httpx.Auth | str | None = None,
+    auth: httpx.Auth | str | Literal[False] | None = None,
 ) -> TRLReward:
     """An async, picklable TRL reward that scores each generation batch in one request.
 
@@ -232,7 +331,7 @@ def trl_reward_sync(
     columns: Sequence[str] | None = None,
     on_error: OnError = "none",
     name: str | None = None,
-    auth: httpx.Auth | str | None = None,
+    auth: httpx.Auth | str | Literal[False] | None = None,
 ) -> SyncTRLReward:
     """Like :func:`trl_reward`, with a blocking ``__call__``."""
     return SyncTRLReward(
@@ -246,6 +345,14 @@ def trl_reward_sync(
     )
 
 
+def _length(completions: Any) -> int:
+    # Only for the failure path, which must not raise itself.
+    try:
+        return len(completions)
+    except TypeError:
+        return 0
+
+
 def _as_messages(value: Any, role: str) -> list[Any]:
     """Standard format is a string; conversational format is already a message list."""
     if isinstance(value, str):
@@ -253,7 +360,9 @@ def _as_messages(value: Any, role: str) -> list[Any]:
     return list(value)
 
 
-def _reason(result: ItemResult) -> str:
+def _reason(result: ItemResult | str) -> str:
+    if isinstance(result, str):
+        return f"not scored: {result}"
     if result.error is not None:
         return f"error {result.error.code}: {result.error.message}"
     if result.result is not None and not result.result.is_score_valid:

@@ -2,7 +2,9 @@
 
 ``ApiKey`` and ``MutualTLS`` need only the base install; ``GoogleIdToken`` needs
 ``reward-kit[gcp]`` and ``AwsSigV4``/``AwsIamToken`` need ``reward-kit[aws]`` (imported when
-constructed, not when this module is). See docs/auth.md.
+constructed, not when this module is). A client given no ``auth`` uses
+:func:`default_credential` (``RK_API_KEY``, ``auth.ini``...); ``auth=False`` or ``NoAuth()``
+sends none. See docs/auth.md.
 """
 
 from ._auth_aws import AwsIamToken, AwsSigV4
@@ -15,7 +17,7 @@ from ._auth_profiles import (
     from_settings,
 )
 from ._auth_tls import MutualTLS
-from ._credentials import ApiKey, Combined, Credential, TokenCredential
+from ._credentials import ApiKey, Combined, Credential, NoAuth, TokenCredential
 
 __all__ = [
     "ApiKey",
@@ -25,6 +27,7 @@ __all__ = [
     "Credential",
     "GoogleIdToken",
     "MutualTLS",
+    "NoAuth",
     "TokenCredential",
     "auth_file_path",
     "default_credential",

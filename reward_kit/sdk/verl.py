@@ -11,19 +11,22 @@ averaged per batch). Point ``custom_reward_function.path`` at a file that does::
 from __future__ import annotations
 
 import threading
-from typing import Any
+from typing import Any, Literal
 
 import httpx
 
 from .._errors import EvaluationError, EvaluatorUnavailable, Overloaded
 from ._client import EvaluatorClient, build_config
+from ._core import ClientConfig
 
 __all__ = ["RemoteComputeScore", "compute_score_fn"]
 
 
 class RemoteComputeScore:
     """A picklable ``compute_score`` (verl ships reward functions to Ray workers); each process
-    opens its own connection pool on first use.
+    opens its own connection pool on first use. Built from an :class:`EvaluatorClient`, it takes
+    the client's settings; a custom ``transport`` is not carried to other processes (they use
+    httpx's default one).
 
     A failed evaluation raises its typed error: verl has no "no reward" value, and a made-up
     score would silently train on an error. Pass ``on_error=<float>`` to choose a fallback
@@ -32,23 +35,29 @@ class RemoteComputeScore:
 
     def __init__(
         self,
-        url: str,
+        url: str | EvaluatorClient | ClientConfig,
         *,
         function: str,
-        auth: httpx.Auth | str | None = None,
+        auth: httpx.Auth | str | Literal[False] | None = None,
         timeout: float | None = None,
         max_retries: int | None = None,
         on_error: str | float = "raise",
     ) -> None:
         if on_error != "raise" and not isinstance(on_error, (int, float)):
             raise ValueError(f"on_error must be 'raise' or a number, got {on_error!r}")
-        self.config = build_config(url, auth=auth, timeout=timeout, max_retries=max_retries)
+        if isinstance(url, EvaluatorClient):
+            url = url.config
+        if isinstance(url, ClientConfig):
+            self.config = url
+        else:
+            self.config = build_config(url, auth=auth, timeout=timeout, max_retries=max_retries)
         self.function = function
         self.on_error = on_error
         self.__name__ = function
         self._lock = threading.Lock()
 
     def __getstate__(self) -> dict[str, Any]:
+        # The live client stays behind; ClientConfig drops its transport itself.
         return {k: v for k, v in self.__dict__.items() if k not in ("_client", "_lock")}
 
     def __setstate__(self, state: dict[str, Any]) -> None:
@@ -101,10 +110,10 @@ class RemoteComputeScore:
 
 
 def compute_score_fn(
-    url: str,
+    url: str | EvaluatorClient | ClientConfig,
     *,
     function: str,
-    auth: httpx.Auth | str | None = None,
+    auth: httpx.Auth | str | Literal[False] | None = None,
     timeout: float | None = None,
     max_retries: int | None = None,
     on_error: str | float = "raise",

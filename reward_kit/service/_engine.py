@@ -117,6 +117,7 @@ class Engine:
 
     async def close(self) -> None:
         if self._process is not None:
+            self._process.stop_watchdog()
             await asyncio.get_running_loop().run_in_executor(None, self._process.close)
         self._started = False
 
@@ -222,11 +223,36 @@ class Engine:
 
 
 async def _with_deadline(awaitable: Awaitable[_T], timeout: float) -> _T | Outcome:
+    """``awaitable``'s result, or a timeout outcome as soon as ``timeout`` seconds passed.
+
+    Not ``asyncio.wait_for``: it waits for the cancelled call to finish and then returns what
+    the call returned, so a reward that swallows CancelledError (``except BaseException``)
+    would turn its timeout into a score, or hang the request as long as it keeps running.
+    """
     start = time.perf_counter()
+    task = asyncio.ensure_future(awaitable)
     try:
-        return await asyncio.wait_for(awaitable, timeout)
-    except asyncio.TimeoutError:
+        done, _ = await asyncio.wait((task,), timeout=timeout)
+    except asyncio.CancelledError:
+        task.cancel()
+        raise
+    if not done:
+        task.cancel()  # not awaited: whatever it does after this is not waited for
+        task.add_done_callback(_consume)
         elapsed = (time.perf_counter() - start) * 1000.0
         return failure(
             "timeout", f"the reward function ran past its {timeout:g}s deadline", elapsed
         )
+    if task.cancelled():  # the reward cancelled itself (or raised CancelledError)
+        return failure("error", "the reward function was cancelled", _ms(start))
+    return task.result()
+
+
+def _consume(task: asyncio.Future[Any]) -> None:
+    """Retrieve a timed-out call's exception so asyncio does not log it as never retrieved."""
+    if not task.cancelled():
+        task.exception()
+
+
+def _ms(start: float) -> float:
+    return (time.perf_counter() - start) * 1000.0

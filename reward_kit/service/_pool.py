@@ -4,7 +4,10 @@ Why pebble: it kills a worker whose task passes its timeout and starts a new one
 reports a worker that died mid-task (segfault, ``os._exit``, OOM kill) as ``ProcessExpired``
 while the pool keeps serving. What it does not do, and this module adds: chunking items to
 amortise inter-process cost, re-running a failed chunk item by item so only the culprit fails,
-and rebuilding the pool when it breaks (a worker dying while idle breaks a pebble pool).
+rebuilding the pool when it breaks (a worker dying while idle breaks a pebble pool), pickling
+each task before pebble sees it (pebble pickles on its scheduler thread, and an error it does
+not expect there, such as a RecursionError, kills that thread and hangs the pool), and a
+watchdog: no pool-internal fault can keep a request waiting much past its item's deadline.
 """
 
 from __future__ import annotations
@@ -14,9 +17,11 @@ import contextlib
 import logging
 import math
 import multiprocessing
+import pickle
 import signal
 import sys
 import threading
+import time
 from concurrent.futures import Future, InvalidStateError
 from concurrent.futures import TimeoutError as FutureTimeout
 from concurrent.futures.process import BrokenProcessPool
@@ -26,7 +31,7 @@ from .._errors import ConfigurationError
 from .._extras import require
 from .._function import RewardFunction
 from . import _worker
-from ._outcome import Item, Outcome, failure
+from ._outcome import Item, Outcome, describe_exception, failure
 
 __all__ = ["ProcessExecutor"]
 
@@ -41,6 +46,30 @@ MAX_CHUNK_SECONDS = 0.5
 MAX_CHUNK_ITEMS = 256
 CHUNKS_PER_WORKER = 4
 _BROKEN_RETRIES = 2
+# The watchdog's margin past a task's hard deadline (counted from when the task was seen
+# running) before it gives up on pebble killing the worker: the item is then a timeout and the
+# pool is rebuilt. It also rebuilds a pool whose internal threads died. Checked this often:
+SAFETY_GRACE = 2.0
+WATCH_INTERVAL = 0.25
+
+
+class _Stalled(Exception):
+    """Set by the watchdog on a task the pool did not finish or kill in time."""
+
+
+class _Watch:
+    """One awaited task, as the watchdog sees it."""
+
+    __slots__ = ("future", "generation", "limit", "started", "waiter")
+
+    def __init__(
+        self, future: Future[Any], waiter: asyncio.Future[Any], limit: float, generation: int
+    ) -> None:
+        self.future = future
+        self.waiter = waiter
+        self.limit = limit  # seconds of running before the watchdog steps in
+        self.generation = generation
+        self.started: float | None = None  # when first seen running (queued until then)
 
 
 def _signal_name(exitcode: int | None) -> str:
@@ -81,6 +110,8 @@ class ProcessExecutor:
         # Futures of the current pool not finished yet: a broken pool stops answering them.
         self._outstanding: set[Future[Any]] = set()
         self.pending = 0  # tasks scheduled and not finished (running or queued)
+        self._watches: set[_Watch] = set()
+        self._watchdog: asyncio.Task[None] | None = None
 
     # -- lifecycle ---------------------------------------------------------------------------
 
@@ -105,6 +136,12 @@ class ProcessExecutor:
         )
         _drain_before_expiring(pool, context)
         return pool
+
+    def stop_watchdog(self) -> None:
+        """Cancel the watchdog task (call on its event loop, before :meth:`close`)."""
+        if self._watchdog is not None:
+            self._watchdog.cancel()
+            self._watchdog = None
 
     def close(self) -> None:
         with self._lock:
@@ -202,12 +239,23 @@ class ProcessExecutor:
 
     async def _call(self, fn: Any, args: tuple[Any, ...], hard: float) -> list[Outcome] | Outcome:
         """Schedule one task; a kill or a crash comes back as a single failure Outcome."""
+        try:
+            # Pickled here, not on pebble's scheduler thread: an argument that cannot be sent
+            # (nested past the recursion limit, an unpicklable object from a direct Engine
+            # user) fails this task alone instead of killing that thread and the pool with it.
+            packed = pickle.dumps((fn, args), protocol=pickle.HIGHEST_PROTOCOL)
+        except Exception as error:
+            return failure(
+                "invalid",
+                f"the item's arguments cannot be sent to a worker process: "
+                f"{describe_exception(error)}",
+            )
         for _attempt in range(_BROKEN_RETRIES + 1):
-            future, generation = self._schedule(fn, args, hard)
+            future, generation = self._schedule(_worker.run_packed, (packed,), hard)
             self.pending += 1
             future.add_done_callback(self._task_done)
             try:
-                report: list[Outcome] = await asyncio.wrap_future(future)
+                report: list[Outcome] = await self._wait(future, hard, generation)
                 return report
             except FutureTimeout:
                 return failure(
@@ -215,6 +263,13 @@ class ProcessExecutor:
                     f"the reward function ran past its deadline and its worker was killed "
                     f"after {hard - HARD_GRACE:g}s",
                     hard * 1000.0,
+                )
+            except _Stalled:
+                return failure(
+                    "timeout",
+                    f"the reward function ran past its deadline ({hard - HARD_GRACE:g}s) and "
+                    "the worker pool did not stop it; the pool was restarted",
+                    (hard + SAFETY_GRACE) * 1000.0,
                 )
             except self._pebble.ProcessExpired as error:
                 return failure("crashed", _signal_name(error.exitcode))
@@ -226,6 +281,63 @@ class ProcessExecutor:
                     return failure("error", f"{type(error).__name__}: {error}")
                 await asyncio.get_running_loop().run_in_executor(None, self._recover, generation)
         return failure("crashed", "the worker pool kept breaking; see the server log")
+
+    async def _wait(self, future: Future[Any], hard: float, generation: int) -> Any:
+        """Await ``future`` under the watchdog's eye (see :meth:`_watch_tasks`)."""
+        loop = asyncio.get_running_loop()
+        waiter: asyncio.Future[Any] = loop.create_future()
+
+        def settle(done: Future[Any]) -> None:  # on a pebble thread
+            # Not asyncio.wrap_future: the watchdog may settle the waiter first, which a
+            # wrapped future would later trip over.
+            with contextlib.suppress(RuntimeError):  # the loop is closed: nobody is waiting
+                loop.call_soon_threadsafe(_copy_result, done, waiter)
+
+        future.add_done_callback(settle)
+        watch = _Watch(future, waiter, hard + SAFETY_GRACE, generation)
+        self._watches.add(watch)
+        if self._watchdog is None or self._watchdog.done() or self._watchdog.get_loop() is not loop:
+            self._watchdog = loop.create_task(self._watch_tasks())
+        try:
+            return await waiter
+        finally:
+            self._watches.discard(watch)
+
+    async def _watch_tasks(self) -> None:
+        """The safety net: while tasks are awaited, fail one that has run past its hard
+        deadline plus SAFETY_GRACE without pebble killing it, and rebuild a pool whose internal
+        threads died (pebble never answers its tasks then). Either way the pool is rebuilt."""
+        loop = asyncio.get_running_loop()
+        while self._watches:
+            await asyncio.sleep(WATCH_INTERVAL)
+            now = time.monotonic()
+            stalled: set[int] = set()
+            dead = self._dead_generation()
+            if dead is not None:
+                stalled.add(dead)
+            for watch in list(self._watches):
+                if watch.waiter.done():
+                    continue
+                if watch.started is None:
+                    if watch.future.running():
+                        watch.started = now
+                elif now - watch.started > watch.limit:
+                    logger.error("a task ran past its hard deadline and the pool did not stop it")
+                    watch.waiter.set_exception(_Stalled())
+                    stalled.add(watch.generation)
+            for generation in stalled:
+                # Fails the old pool's other tasks with BrokenProcessPool: _call re-runs them.
+                await loop.run_in_executor(None, self._recover, generation)
+
+    def _dead_generation(self) -> int | None:
+        """The current pool's generation if one of pebble's threads (scheduler, manager,
+        messages) died, else None."""
+        with self._lock:  # the pool and its generation change together in _recover
+            loops = getattr(self._pool, "_loops", ())  # pebble internals; () if they change
+            if any(not thread.is_alive() for thread in loops):
+                logger.error("a thread of the worker pool died")
+                return self._generation
+        return None
 
     def _task_done(self, future: Future[Any]) -> None:
         self.pending -= 1
@@ -239,6 +351,19 @@ class ProcessExecutor:
                 "reward functions failed to start in the worker processes: "
                 + "; ".join(broken.values())
             )
+
+
+def _copy_result(source: Future[Any], waiter: asyncio.Future[Any]) -> None:
+    if waiter.done():  # settled by the watchdog, or its caller was cancelled
+        return
+    if source.cancelled():
+        waiter.cancel()
+        return
+    error = source.exception()
+    if error is not None:
+        waiter.set_exception(error)
+    else:
+        waiter.set_result(source.result())
 
 
 def _drain_before_expiring(pool: Any, context: Any) -> None:

@@ -119,7 +119,9 @@ class Service:
         )
 
     async def list_functions(self, request: Request) -> Response:
-        return json_response({"functions": [fn.describe() for fn in self.functions.values()]})
+        default = self.settings.timeout
+        described = [fn.describe(default_timeout=default) for fn in self.functions.values()]
+        return json_response({"functions": described})
 
     async def evaluate(self, request: Request) -> Response:
         path_name = request.path_params.get("name")

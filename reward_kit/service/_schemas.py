@@ -9,12 +9,14 @@ from pydantic import BaseModel, ConfigDict, Field
 from pydantic.json_schema import models_json_schema
 
 from .._models import EvaluateResult, Message
+from ._wire import MAX_JSON_DEPTH
 
 __all__ = ["REQUEST_BODIES", "RESPONSES", "component_schemas"]
 
 
 class EvaluateRequest(BaseModel):
-    """One item. Any other top-level key is passed to the function as a keyword argument."""
+    """One item. Any other top-level key is passed to the function as a keyword argument.
+    Arrays and objects may be nested at most 100 levels deep inside an item."""
 
     model_config = ConfigDict(extra="allow")
 
@@ -112,7 +114,11 @@ _ERRORS: dict[int | str, dict[str, Any]] = {
         (403, "Credential not accepted"),
         (404, "Unknown function"),
         (413, "Body or batch over the server's limit"),
-        (422, "Invalid body (the message names the field)"),
+        (
+            422,
+            f"Invalid body, or JSON nested past {MAX_JSON_DEPTH} levels (the message names the "
+            "field)",
+        ),
         (429, "In-flight limit reached; see Retry-After"),
     ]
 }

@@ -166,8 +166,11 @@ class ServeSettings:
     def resolve(cls, flags: Mapping[str, Any], environ: Mapping[str, str]) -> ServeSettings:
         """Merge explicitly given ``flags`` (None means not given) over ``RK_*`` variables.
 
-        A ``*_FILE`` variable (Docker-secret convention) is read from that file:
-        ``RK_API_KEYS_FILE=/run/secrets/keys`` is the same as ``--api-key-file``.
+        Of the Docker-secret ``*_FILE`` convention only ``RK_API_KEYS_FILE`` exists: it names
+        the key file (``RK_API_KEYS_FILE=/run/secrets/keys`` is ``--api-key-file
+        /run/secrets/keys``), read when the authenticators are built. Other variables hold
+        values, not paths (certificate and key variables such as ``RK_SSL_KEYFILE`` are
+        paths by nature).
         """
         values: dict[str, Any] = {}
         for f in dataclasses.fields(cls):

@@ -25,8 +25,20 @@ from .._errors import (
 from .._function import RewardFunction
 from ._outcome import Item
 
-__all__ = ["parse_batch", "parse_item", "parse_json", "parse_timeout", "pick_function"]
+__all__ = [
+    "MAX_JSON_DEPTH",
+    "parse_batch",
+    "parse_item",
+    "parse_json",
+    "parse_timeout",
+    "pick_function",
+]
 
+# How deep arrays/objects may nest inside one item (a top-level field's value is level 1).
+# Real payloads (chat messages, tool schemas) stay under ~20; nesting in the hundreds breaks
+# pickling to the worker processes (RecursionError near 500) and is refused here, with the
+# field, before it reaches the engine. orjson's own limit (1024) bounds the whole body.
+MAX_JSON_DEPTH = 100
 RESERVED = frozenset({"messages", "ground_truth", "tools", "kwargs", "function"})
 
 
@@ -64,6 +76,11 @@ def parse_json(body: bytes) -> Any:
     try:
         return orjson.loads(body)
     except orjson.JSONDecodeError as error:
+        if str(error).startswith("depth limit exceeded"):
+            raise MalformedJSON(
+                f"the request body is nested too deep ({error}); arrays and objects may be "
+                f"nested at most {MAX_JSON_DEPTH} levels inside an item"
+            ) from None
         raise MalformedJSON(f"the request body is not valid JSON: {error}") from None
 
 
@@ -76,6 +93,8 @@ def parse_item(data: Any, where: str = "") -> tuple[Item, str | None]:
     extras: dict[str, Any] = {}
     for key, value in data.items():  # one pass: this runs for every item of every batch
         (known if key in RESERVED else extras)[key] = value
+        if type(value) is list or type(value) is dict:
+            _check_depth(value, key, where)
     try:
         valid = _ITEM.validate_python(known)
     except ValidationError as error:
@@ -158,6 +177,44 @@ def parse_timeout(requested: str | None, *, maximum: float) -> float | None:
             f"timeout: {value:g}s is above this server's maximum of {maximum:g}s (--max-timeout)"
         )
     return value
+
+
+_PATH_PARTS = 8
+
+
+def _too_deep(value: list[Any] | dict[str, Any], depth: int) -> list[str] | None:
+    """The path (innermost first) to a container nested past ``MAX_JSON_DEPTH``, or None.
+
+    Recursion is bounded: it stops one level past the limit."""
+    if depth > MAX_JSON_DEPTH:
+        return []
+    pairs = value.items() if type(value) is dict else enumerate(value)
+    for key, child in pairs:
+        if type(child) is list or type(child) is dict:
+            path = _too_deep(child, depth + 1)
+            if path is not None:
+                path.append(str(key))
+                return path
+    return None
+
+
+def _check_depth(value: list[Any] | dict[str, Any], key: str, where: str) -> None:
+    """Refuse a field nested deeper than MAX_JSON_DEPTH, naming the field (``where.key...``)."""
+    inner = _too_deep(value, 1)
+    if inner is None:
+        return
+    # Name the field down to its last object key (``x``, not ``x.0.0.0...``), at most a few
+    # levels deep: a chain of 100 keys is no help.
+    parts = [key, *reversed(inner)]
+    while len(parts) > 1 and parts[-1].isdigit():
+        parts.pop()
+    if len(parts) > _PATH_PARTS:
+        parts = [*parts[:_PATH_PARTS], "..."]
+    field = ".".join([where, *parts] if where else parts)
+    raise InvalidRequest(
+        f"{field}: JSON nested more than {MAX_JSON_DEPTH} levels deep; arrays and objects may "
+        f"be nested at most {MAX_JSON_DEPTH} levels inside an item"
+    )
 
 
 def _json_type(value: Any) -> str:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import pickle
 import resource
 import signal
 import sys
@@ -23,7 +24,7 @@ from .._function import RewardFunction
 from .._loader import resolve_source
 from ._outcome import Item, Outcome, evaluate_group, evaluate_item, failure
 
-__all__ = ["ChunkReport", "initialize", "run_chunk", "run_group"]
+__all__ = ["ChunkReport", "initialize", "run_chunk", "run_group", "run_packed"]
 
 logger = logging.getLogger("reward_kit.worker")
 
@@ -70,22 +71,52 @@ def _lookup(name: str) -> RewardFunction[Any] | str:
     return fn
 
 
-@contextlib.contextmanager
-def _soft_deadline(seconds: float) -> Iterator[None]:
-    if threading.current_thread() is not threading.main_thread():
-        yield
-        return
+class _Deadline:
+    """The soft deadline of one call. ``fired`` stays set once SIGALRM came, so a reward that
+    swallows _SoftTimeout (a bare ``except:``) and returns is still reported as a timeout."""
 
-    def _expired(signum: int, frame: Any) -> None:
+    __slots__ = ("armed", "fired")
+
+    def __init__(self) -> None:
+        self.armed = True
+        self.fired = False
+
+
+_current: _Deadline | None = None
+# After the first alarm, SIGALRM repeats this often: a reward that swallowed one gets the next.
+_REPEAT = 0.25
+
+
+def _on_alarm(signum: int, frame: Any) -> None:
+    # One handler for the worker's life, never restored: a stray alarm after the deadline was
+    # disarmed is ignored instead of raising in the middle of the next item or of pebble.
+    deadline = _current
+    if deadline is None:
+        return
+    deadline.fired = True
+    if deadline.armed:
         raise _SoftTimeout
 
-    previous = signal.signal(signal.SIGALRM, _expired)
-    signal.setitimer(signal.ITIMER_REAL, seconds)
+
+@contextlib.contextmanager
+def _soft_deadline(seconds: float) -> Iterator[_Deadline]:
+    global _current
+    deadline = _Deadline()
+    if threading.current_thread() is not threading.main_thread():
+        yield deadline
+        return
+    if signal.getsignal(signal.SIGALRM) is not _on_alarm:
+        signal.signal(signal.SIGALRM, _on_alarm)
+    _current = deadline
+    signal.setitimer(signal.ITIMER_REAL, seconds, _REPEAT)
     try:
-        yield
+        yield deadline
     finally:
-        signal.setitimer(signal.ITIMER_REAL, 0)
-        signal.signal(signal.SIGALRM, previous)
+        try:  # an alarm raising right here must not skip the cleanup below
+            deadline.armed = False
+        finally:
+            _current = None
+            signal.setitimer(signal.ITIMER_REAL, 0)
 
 
 def _memory_message() -> str:
@@ -105,10 +136,13 @@ def run_chunk(name: str, items: list[Item], timeouts: list[float], budget: float
     for item, timeout in zip(items, timeouts, strict=True):
         start = time.perf_counter()
         try:
-            with _soft_deadline(timeout):
+            with _soft_deadline(timeout) as deadline:
                 outcome = evaluate_item(fn, item)
         except _SoftTimeout:
             outcome = _timed_out(timeout, start)
+        else:
+            if _overran(deadline, timeout, start):  # whatever the function then returned
+                outcome = _timed_out(timeout, start)
         if outcome.status == "crashed":
             outcome = failure("crashed", _memory_message(), outcome.duration_ms)
         outcomes.append(outcome)
@@ -124,18 +158,34 @@ def run_group(name: str, items: list[Item], timeout: float) -> ChunkReport:
         return [failure("error", fn)] * len(items)
     start = time.perf_counter()
     try:
-        with _soft_deadline(timeout):
+        with _soft_deadline(timeout) as deadline:
             outcomes = evaluate_group(fn, items)
     except _SoftTimeout:
+        return [_timed_out(timeout, start)] * len(items)
+    if _overran(deadline, timeout, start):
         return [_timed_out(timeout, start)] * len(items)
     if outcomes and outcomes[0].status == "crashed":
         return [failure("crashed", _memory_message(), outcomes[0].duration_ms)] * len(items)
     return outcomes
 
 
+def _overran(deadline: _Deadline, timeout: float, start: float) -> bool:
+    """The deadline passed during the call: the alarm fired (and the reward swallowed it), or
+    the reward blocked SIGALRM and still returned late. Either way it is a timeout, never the
+    score it returned."""
+    return deadline.fired or time.perf_counter() - start > timeout
+
+
 def _timed_out(timeout: float, start: float) -> Outcome:
     elapsed = (time.perf_counter() - start) * 1000.0
     return failure("timeout", f"the reward function ran past its {timeout:g}s deadline", elapsed)
+
+
+def run_packed(packed: bytes) -> Any:
+    """Run ``(function, args)`` pickled by the parent: it pickles tasks itself, so pebble only
+    ever sends bytes (see _pool.ProcessExecutor._call)."""
+    fn, args = pickle.loads(packed)
+    return fn(*args)
 
 
 def load_report() -> dict[str, str]:

@@ -301,3 +301,73 @@ def sts() -> Iterator[FakeSts]:
     finally:
         httpx.post(f"{url}/moto-api/reset-auth", content=b"inf")
         server.stop()
+
+
+# --- Google: a service-account file whose token_uri is a local fake ---
+
+
+@dataclass
+class ServiceAccount:
+    """A service-account file (``GOOGLE_APPLICATION_CREDENTIALS``) whose ``token_uri`` is a
+    local endpoint minting ID tokens with ``google_key``; ``issued`` lists what it issued."""
+
+    path: Path
+    issued: list[str]
+    lifetime: int = 3600
+    clock: Callable[[], float] = time.time  # what "now" is when a token is minted
+
+
+@pytest.fixture
+def service_account(
+    google_key: Signer,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    leak_guard: LeakGuard,
+) -> Iterator[ServiceAccount]:
+    from urllib.parse import parse_qs
+
+    account = make_signer()
+    leak_guard.add(account.pem, google_key.pem)
+    made = ServiceAccount(tmp_path / "sa.json", [])
+
+    def token_endpoint(method: str, path: str, headers: Any, body: bytes) -> Any:
+        form = parse_qs(body.decode())
+        assertion = google_jwt.decode(
+            form["assertion"][0], certs={"sa": pem_certificate(account.key)}, verify=True,
+            audience="https://oauth2.googleapis.com/token",
+        )  # fmt: skip
+        now = int(made.clock())
+        token = google_key.mint(aud=assertion["target_audience"], iat=now, exp=now + made.lifetime)
+        made.issued.append(token)
+        leak_guard.add(token)
+        return json_reply({"id_token": token})
+
+    with JsonServer(token_endpoint) as token_server:
+        made.path.write_text(
+            json.dumps(
+                {
+                    "type": "service_account", "project_id": "rl-lab", "private_key_id": "sa",
+                    "private_key": account.pem, "client_email": EMAIL, "client_id": "1",
+                    "token_uri": f"{token_server.url}/token",
+                }
+            )
+        )  # fmt: skip
+        monkeypatch.setenv("GOOGLE_APPLICATION_CREDENTIALS", str(made.path))
+        yield made
+
+
+@pytest.fixture
+def aws_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Callable[[AwsUser], None]:
+    """Point botocore's default credential chain at one user (environment variables only:
+    no ~/.aws files, no instance metadata)."""
+    monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "no-aws-config"))
+    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(tmp_path / "no-aws-credentials"))
+    monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")
+    monkeypatch.delenv("AWS_PROFILE", raising=False)
+    monkeypatch.delenv("AWS_SESSION_TOKEN", raising=False)
+
+    def use(user: AwsUser) -> None:
+        monkeypatch.setenv("AWS_ACCESS_KEY_ID", user.access_key)
+        monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", user.secret)
+
+    return use

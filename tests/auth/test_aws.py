@@ -124,6 +124,18 @@ def test_sts_tokens(
         "http://sts.amazonaws.com/",
         "https://sts.us-east-1.amazonaws.com/?Action=AssumeRole",
         "https://user:pw@sts.amazonaws.com/",
+        "https://sts.amazonaws.com@evil.com/",
+        "https://sts.us-east-1.amazonaws.com@evil.example.com/",
+        "https://sts.amazonaws.com:8443/",
+        "https://sts.amazonaws.com:/",
+        # Hosts under amazonaws.com that anyone can occupy: an S3 bucket named "sts", its
+        # website endpoint, API Gateway, a load balancer.
+        "https://sts.s3.amazonaws.com/",
+        "https://sts.s3-website-us-east-1.amazonaws.com/",
+        "https://sts.execute-api.amazonaws.com/",
+        "https://sts.elb.amazonaws.com/",
+        "https://sts.us-east-1.elb.amazonaws.com/",
+        "ftp://sts.amazonaws.com/",
     ],
 )
 def test_only_real_sts_hosts_by_default(url: str) -> None:
@@ -138,6 +150,9 @@ def test_only_real_sts_hosts_by_default(url: str) -> None:
         "https://sts.amazonaws.com/",
         "https://sts.eu-west-1.amazonaws.com",
         "https://sts-fips.us-east-1.amazonaws.com/",
+        "https://sts.us-gov-west-1.amazonaws.com/",
+        "https://sts.cn-north-1.amazonaws.com.cn/",
+        "https://sts.ap-southeast-2.amazonaws.com/",
     ],
 )
 def test_real_sts_hosts_pass(url: str) -> None:

@@ -181,3 +181,33 @@ def test_fetch_id_token_with_service_account_file(
     # Cached: one token for the right audience (three requests), one for the wrong one.
     assert len(issued) == 2
     assert "token" not in repr(credential).lower().replace("idtoken", "")
+
+
+def test_authentication_401_versus_authorisation_403(
+    live_server: Any, certs_server: JsonServer, google_key: Signer, leak_guard: LeakGuard
+) -> None:
+    """A token that does not verify is 401 (who are you?); a verified Google identity that the
+    email allow-list does not admit is 403 (we know who you are: no). docs/auth.md says so."""
+    leak_guard.add(google_key.pem)
+    settings = google_settings(
+        f"{certs_server.url}/jwks", google_allowed_emails=("*@rl-lab.iam.gserviceaccount.com",)
+    )
+    tokens = {
+        "allowed": (google_key.mint(), 200),
+        "outsider": (google_key.mint(email="eve@elsewhere.iam.gserviceaccount.com"), 403),
+        "unverified email": (google_key.mint(email_verified=False), 403),
+        "expired": (google_key.mint(iat=int(time.time()) - 7200, exp=int(time.time()) - 3600), 401),
+        "wrong audience": (google_key.mint(aud="https://other.a.run.app"), 401),
+    }
+    leak_guard.add(*(token for token, _ in tokens.values()))
+    with live_server(create_app(settings=settings)) as server:
+        for case, (token, status) in tokens.items():
+            response = httpx.get(
+                f"{server.url}/functions", headers={"authorization": f"Bearer {token}"}
+            )
+            assert response.status_code == status, (case, response.text)
+            if status == 403:
+                assert response.json()["error"]["code"] == "forbidden"
+                assert "www-authenticate" not in response.headers
+            elif status == 401:
+                assert response.json()["error"]["code"] == "unauthenticated"

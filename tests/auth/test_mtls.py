@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import ssl
 from pathlib import Path
 from typing import Any
@@ -10,7 +11,9 @@ import httpx
 import pytest
 from click.testing import CliRunner
 
+from reward_kit._errors import EvaluatorUnavailable, PermissionDenied
 from reward_kit.cli import cli
+from reward_kit.sdk import AsyncEvaluatorClient, EvaluatorClient
 from reward_kit.sdk.auth import ApiKey as ClientKey
 from reward_kit.sdk.auth import Combined, MutualTLS
 from reward_kit.service import create_app
@@ -125,3 +128,45 @@ def test_certs_init_cli(tmp_path: Path, leak_guard: LeakGuard) -> None:
     again = CliRunner().invoke(cli, ["certs", "init", str(tmp_path)])
     assert again.exit_code != 0
     assert "refusing to overwrite" in str(again.exception or again.output)
+
+
+def test_positional_form_from_the_issue(certs: CertificateSet) -> None:
+    cert, key = certs.clients["trainer-1"]
+    tls = MutualTLS(cert, key, certs.ca_cert)
+    assert (tls.cert, tls.key, tls.ca) == (str(cert), str(key), str(certs.ca_cert))
+    with pytest.raises(TypeError):
+        MutualTLS(cert, key, certs.ca_cert, "password")  # type: ignore[call-arg]
+
+
+def test_sdk_clients_with_mutual_tls(
+    live_server: Any, certs: CertificateSet, leak_guard: LeakGuard
+) -> None:
+    # Through ClientConfig.httpx_options (the SSL context as verify=), not a hand-made httpx
+    # client: the path every user of EvaluatorClient / AsyncEvaluatorClient takes.
+    leak_guard.add(*private_keys(certs))
+    settings = mtls_settings(certs, mtls_allowed_subjects=("CN=trainer-1,O=rl-lab",))
+    cert, key = certs.clients["trainer-1"]
+    intruder_cert, intruder_key = certs.clients["intruder"]
+    with live_server(create_app(settings=settings), **uvicorn_tls_options(settings)) as server:
+        good = MutualTLS(cert, key, certs.ca_cert)
+        with EvaluatorClient(server.url, auth=good, max_retries=0) as client:
+            assert client.evaluate(ITEM["messages"], "4", function="good").score == 1.0
+            results = client.batch_evaluate([ITEM, ITEM], function="good")
+            assert [r.score for r in results] == [1.0, 1.0]
+
+        async def run_async(credential: MutualTLS) -> float:
+            async with AsyncEvaluatorClient(server.url, auth=credential, max_retries=0) as client:
+                return (await client.evaluate(ITEM["messages"], "4", function="good")).score
+
+        assert asyncio.run(run_async(good)) == 1.0
+        intruder = MutualTLS(intruder_cert, intruder_key, certs.ca_cert)
+        with pytest.raises(PermissionDenied, match="CN=intruder,O=rl-lab"):
+            asyncio.run(run_async(intruder))
+        # The server's certificate is checked too: without our CA the handshake fails.
+        untrusting = MutualTLS(cert, key)
+        with (
+            EvaluatorClient(server.url, auth=untrusting, max_retries=0) as client,
+            pytest.raises(EvaluatorUnavailable),
+        ):
+            client.functions()
+    assert any("auth ok: mtls:CN=trainer-1,O=rl-lab" in line for line in leak_guard.lines)

@@ -4,6 +4,7 @@ limits, client profiles, and what importing the SDK pulls in."""
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import logging
 import ssl
 import subprocess
@@ -146,6 +147,10 @@ def test_settings_from_environment(certs: CertificateSet) -> None:
         ({"auth": ("google-iam",)}, "audience"),
         ({"auth": ("aws-iam",)}, "allow-list"),
         ({"auth": ("mtls",)}, "--ssl-ca-certs"),
+        (
+            {"auth": ("mtls",), "ssl_certfile": "server.pem", "ssl_ca_certs": "ca.pem"},
+            "missing: --ssl-keyfile",
+        ),
         ({"host": "0.0.0.0"}, "refusing to serve on 0.0.0.0 without authentication"),
         ({"ssl_ca_certs": "ca.pem"}, "need ssl_certfile"),
     ],
@@ -243,3 +248,56 @@ def test_missing_extra_names_the_pip_command(monkeypatch: pytest.MonkeyPatch) ->
     monkeypatch.setitem(sys.modules, "botocore.auth", None)
     with pytest.raises(MissingDependency, match=r"reward-kit\[aws\]"):
         AwsSigV4(region="us-east-1")
+
+
+def test_rk_api_keys_file(live_server: Any, tmp_path: Path, leak_guard: LeakGuard) -> None:
+    leak_guard.add(KEY)
+    digest = hashlib.sha256(KEY.encode()).hexdigest()
+    keys = tmp_path / "keys"
+    keys.write_text(f"# Docker secret\ntrainer-f sha256:{digest}\n")
+    flags = {"targets": (f"{HOSTILE}:good",), "workers": 1}
+    settings = ServeSettings.resolve(flags, {"RK_API_KEYS_FILE": str(keys)})
+    assert settings.api_key_file == str(keys)
+    assert settings.auth_modes == ("api-key",)
+    with (
+        live_server(create_app(settings=settings)) as server,
+        httpx.Client(base_url=server.url, timeout=30) as client,
+    ):
+        assert client.get("/functions").status_code == 401
+        ok = client.get("/functions", headers={"authorization": f"Bearer {KEY}"})
+        assert ok.status_code == 200, ok.text
+    assert any("auth ok: api-key:trainer-f" in line for line in leak_guard.lines)
+    missing = ServeSettings.resolve({}, {"RK_API_KEYS_FILE": str(tmp_path / "nope")})
+    with pytest.raises(ConfigurationError, match="nope"):
+        build_authenticators(missing)
+
+
+def test_websockets_need_a_credential_too(leak_guard: LeakGuard) -> None:
+    from starlette.applications import Starlette
+    from starlette.routing import WebSocketRoute
+    from starlette.testclient import TestClient
+    from starlette.websockets import WebSocket, WebSocketDisconnect
+
+    from reward_kit.service.auth import AuthMiddleware
+
+    leak_guard.add(KEY)
+
+    async def echo(websocket: WebSocket) -> None:
+        await websocket.accept()
+        await websocket.send_text("hello " + str(websocket.scope["state"]["identity"]))
+        await websocket.close()
+
+    inner = Starlette(routes=[WebSocketRoute("/ws", echo)])
+    app = AuthMiddleware(
+        inner, authenticators=[ApiKeyAuthenticator.from_entries([f"ws {KEY}"])], failure_limit=0
+    )
+    with TestClient(app) as client:
+        for headers in ({}, {"authorization": "Bearer rk_wrong-key-0123456789ab"}):
+            with (
+                pytest.raises(WebSocketDisconnect) as refused,
+                client.websocket_connect("/ws", headers=headers) as ws,
+            ):
+                ws.receive_text()
+            assert refused.value.code == 1008
+        with client.websocket_connect("/ws", headers={"authorization": f"Bearer {KEY}"}) as ws:
+            assert ws.receive_text() == "hello api-key:ws"

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import textwrap
 import time
+from collections.abc import Callable
 from typing import Any
 
 import pytest
@@ -108,7 +109,8 @@ def test_humaneval_accepts_a_whole_fenced_function() -> None:
     problem = humaneval_problems()[0]
     full = problem["prompt"] + problem["canonical_solution"]
     assert _score(problem, f"Here you go:\n```python\n{full}\n```") == 1.0
-    assert humaneval_reward(say("x"), ground_truth=problem).reason.startswith("error")
+    failed = humaneval_reward(say("x"), ground_truth=problem)
+    assert failed.reason == "the code failed before the tests: NameError: name 'x' is not defined"
     with pytest.raises(InvalidRequest):
         humaneval_reward(say("x"), ground_truth={"prompt": "p"})
 
@@ -128,7 +130,7 @@ async def _through_engine(bodies: list[tuple[dict[str, Any], str]]) -> list[floa
 @pytest.mark.slow
 def test_humaneval_all_164_through_the_engine_worker_pool() -> None:
     problems = humaneval_problems()
-    variants = [
+    variants: list[tuple[str, Callable[[dict[str, Any]], str], float]] = [
         ("canonical", lambda p: p["canonical_solution"], 1.0),
         ("pass", lambda p: "    pass\n", 0.0),
         ("wrong return", wrong_return, 0.0),

@@ -8,11 +8,12 @@ from typing import Any
 
 import pytest
 
-from reward_kit import ConfigurationError, FunctionError, InvalidRequest, RewardFunction
+from reward_kit import ConfigurationError, FunctionError, RewardFunction
 from reward_kit.rewards import (
     combine,
     format_reward,
     gsm8k_reward,
+    llm_judge,
     llm_judge_reward,
     multiple_choice_reward,
     tag_count_reward,
@@ -25,16 +26,12 @@ def say(text: str) -> list[dict[str, Any]]:
 
 
 def judge(fake: Any, **options: Any) -> Any:
-    return asyncio.run(
-        llm_judge_reward(
-            say("4"),
-            ground_truth="4",
-            model="judge-1",
-            base_url=fake.url,
-            api_key_env="RK_TEST_JUDGE_KEY",
-            **options,
-        )
+    """The operator-configured judge (llm_judge) on ``fake``; request fields in ``options``."""
+    config = {k: options.pop(k) for k in ("max_attempts",) if k in options}
+    configured = llm_judge(
+        base_url=fake.url, model="judge-1", api_key_env="RK_TEST_JUDGE_KEY", **config
     )
+    return asyncio.run(configured(say("4"), ground_truth="4", **options))
 
 
 @pytest.fixture(autouse=True)
@@ -93,7 +90,7 @@ def test_judge_unreachable_endpoint_and_missing_key(monkeypatch: pytest.MonkeyPa
     monkeypatch.delenv("RK_TEST_JUDGE_KEY")
     with pytest.raises(ConfigurationError, match="RK_TEST_JUDGE_KEY"):
         judge(Nowhere)
-    with pytest.raises(InvalidRequest, match="model"):
+    with pytest.raises(ConfigurationError, match="RK_JUDGE_MODEL"):
         asyncio.run(llm_judge_reward(say("4")))
 
 
@@ -130,19 +127,14 @@ def test_combine_passes_ground_truth_and_flags_invalid_parts() -> None:
     assert "multiple_choice_reward" in (result.reason or "")
 
 
-def test_combine_with_an_async_part(fake_judge: Any) -> None:
+def test_combine_with_an_async_part(fake_judge: Any, monkeypatch: pytest.MonkeyPatch) -> None:
     fake_judge.reply('{"score": 10, "reason": "right"}')
     mixed = combine({gsm8k_reward: 0.5, llm_judge_reward: 0.5})
     assert mixed.is_async
-    result = asyncio.run(
-        mixed(
-            say("#### 4"),
-            ground_truth="4",
-            model="judge-1",
-            base_url=fake_judge.url,
-            api_key_env="RK_TEST_JUDGE_KEY",
-        )
-    )
+    monkeypatch.setenv("RK_JUDGE_MODEL", "judge-1")
+    monkeypatch.setenv("RK_JUDGE_BASE_URL", fake_judge.url)
+    monkeypatch.setenv("RK_JUDGE_API_KEY_ENV", "RK_TEST_JUDGE_KEY")
+    result = asyncio.run(mixed(say("#### 4"), ground_truth="4"))
     assert result.score == pytest.approx(1.0)
     assert set(result.metrics) >= {"gsm8k_reward", "llm_judge_reward", "llm_judge_reward.judge"}
 

@@ -153,5 +153,5 @@ def test_similarity_takes_the_best_of_several_references() -> None:
         say("the cat sat on the mat"), ground_truth=refs, metric="rougeL"
     )
     assert result.score == pytest.approx(1.0)
-    with pytest.raises(InvalidRequest, match="unknown"):
+    with pytest.raises(InvalidRequest, match="metric: expected one of"):
         text_similarity_reward(say("x"), ground_truth="x", metric="meteor")  # type: ignore[arg-type]

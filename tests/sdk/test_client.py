@@ -4,8 +4,14 @@ from __future__ import annotations
 
 import asyncio
 import json
+import subprocess
+import sys
+import textwrap
+import threading
+import time
 from typing import Any
 
+import httpx
 import pytest
 
 from reward_kit import (
@@ -15,6 +21,7 @@ from reward_kit import (
     UnknownFunction,
 )
 from reward_kit.sdk import ApiKey, AsyncEvaluatorClient, EvaluatorClient, ItemResult, make_item
+from reward_kit.sdk._core import ClientConfig
 
 from ..conftest import LiveServer
 from .conftest import KEY, AsyncCountingTransport, CountingTransport, make_server
@@ -162,3 +169,147 @@ def test_constructor_is_keyword_only_and_checks_limits() -> None:
         EvaluatorClient("http://127.0.0.1:1", max_batch_items=0)
     with pytest.raises(ValueError, match="http"):
         EvaluatorClient("127.0.0.1:8000")
+
+
+def test_async_health_and_functions(server: LiveServer, auth: ApiKey) -> None:
+    async def run() -> tuple[dict[str, Any], list[dict[str, Any]]]:
+        async with AsyncEvaluatorClient(server.url, auth=auth) as client:
+            return await client.health(), await client.functions()
+
+    health, functions = asyncio.run(run())
+    assert health["status"] == "ok"
+    assert {f["name"] for f in functions} == {"echo", "fails"}
+
+
+# -- bounded concurrency: a transport that records how many requests are in flight ----------
+
+
+class InFlight:
+    """Answers each batch after a pause, recording the most requests it had at once."""
+
+    def __init__(self) -> None:
+        self.now = self.most = self.requests = 0
+        self._lock = threading.Lock()
+
+    def enter(self) -> None:
+        with self._lock:
+            self.now += 1
+            self.requests += 1
+            self.most = max(self.most, self.now)
+
+    def leave(self, request: httpx.Request) -> httpx.Response:
+        with self._lock:
+            self.now -= 1
+        count = len(json.loads(request.content)["items"])
+        results = [{"index": i, "status": "ok", "result": {"score": 1.0}} for i in range(count)]
+        return httpx.Response(200, json={"results": results})
+
+    def sync(self, request: httpx.Request) -> httpx.Response:
+        self.enter()
+        time.sleep(0.05)
+        return self.leave(request)
+
+    async def handle_async(self, request: httpx.Request) -> httpx.Response:
+        self.enter()
+        await asyncio.sleep(0.05)
+        return self.leave(request)
+
+
+@pytest.mark.parametrize("mode", ["sync", "async"])
+@pytest.mark.parametrize("limit", [1, 3])
+def test_at_most_max_concurrency_requests_in_flight(mode: str, limit: int) -> None:
+    recorder = InFlight()
+    handler = recorder.sync if mode == "sync" else recorder.handle_async
+    config = ClientConfig(
+        url="http://evaluator.test",
+        transport=httpx.MockTransport(handler),  # type: ignore[arg-type]
+        max_batch_items=2,
+        max_concurrency=limit,
+    )
+    data = items(24)
+    if mode == "sync":
+        with EvaluatorClient.from_config(config) as client:
+            results = client.batch_evaluate(data)
+    else:
+
+        async def run() -> list[ItemResult]:
+            async with AsyncEvaluatorClient.from_config(config) as client:
+                return await client.batch_evaluate(data)
+
+        results = asyncio.run(run())
+    assert len(results) == 24
+    assert recorder.requests == 12
+    assert recorder.most <= limit
+    assert recorder.most >= min(limit, 2)  # the limit is used, not just respected
+
+
+# -- what the base install needs ----------------------------------------------------------
+
+
+def run_python(code: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-c", textwrap.dedent(code)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+
+
+def test_importing_the_sdk_imports_no_server_framework() -> None:
+    done = run_python(
+        """
+        import sys
+        import reward_kit.sdk
+        import reward_kit.sdk.verl
+        heavy = sorted(m for m in ("fastapi", "uvicorn", "starlette", "torch") if m in sys.modules)
+        print(heavy)
+        """
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "[]"
+
+
+def test_the_sdk_works_without_orjson() -> None:
+    # sys.modules["orjson"] = None makes `import orjson` raise ImportError, as if not installed.
+    done = run_python(
+        """
+        import json, sys
+        sys.modules["orjson"] = None
+        import httpx
+        from reward_kit.sdk import EvaluatorClient, make_item, trl_reward_sync
+        from reward_kit.sdk import _core
+
+        assert _core.orjson is None
+        seen = []
+
+        def handle(request):
+            body = json.loads(request.content)
+            seen.append(body)
+            if request.url.path == "/evaluate/echo":
+                return httpx.Response(200, json={"score": 0.5, "reason": body["ground_truth"]})
+            results = [
+                {"index": i, "status": "ok", "result": {"score": 1.0}}
+                for i in range(len(body["items"]))
+            ]
+            return httpx.Response(200, json={"results": results})
+
+        class Array:  # a numpy-like value: encoded through .tolist()
+            def tolist(self):
+                return [1, 2]
+
+        client = EvaluatorClient("http://h.test", transport=httpx.MockTransport(handle))
+        result = client.evaluate([{"role": "user", "content": "é"}], "ü", function="echo")
+        assert (result.score, result.reason) == (0.5, "ü"), result
+        batch = client.batch_evaluate([make_item([{"role": "user", "content": "x"}],
+                                                 {"a": Array()})] * 3, function="echo")
+        assert [r.score for r in batch] == [1.0] * 3
+        assert seen[1]["items"][0]["ground_truth"] == {"a": [1, 2]}
+        reward = trl_reward_sync(client, function="echo")
+        assert reward(prompts=["p"], completions=["c"], solution=["s"]) == [1.0]
+        assert "orjson" not in [m for m in sys.modules if sys.modules[m] is not None]
+        print("ok")
+        """
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "ok"

@@ -1,11 +1,15 @@
 """`rk fireworks shim` and `rk fireworks register`: the shim is imported and called the way
-Fireworks calls it, against a live evaluator with an API key; the upload goes to a local fake
+Fireworks calls it, against a live `rk-serve` subprocess with an API key (and against a raw
+socket for the broken answers a healthy evaluator never gives); the upload goes to a local fake
 of Fireworks' evaluators endpoint."""
 
 from __future__ import annotations
 
 import importlib.util
 import json
+import socket
+import threading
+from collections.abc import Iterator
 from pathlib import Path
 from types import ModuleType
 from typing import Any
@@ -20,8 +24,15 @@ from starlette.routing import Route
 from reward_kit import Message
 from reward_kit.cli import cli
 
-from ..conftest import LiveServer, free_port
-from .conftest import KEY
+from ..conftest import LiveServer, free_port, rk_serve
+from .conftest import KEY, REWARDS
+
+
+@pytest.fixture(scope="module")
+def evaluator() -> Iterator[str]:
+    """A real ``rk-serve`` subprocess with an API key, as a deployed evaluator would be."""
+    with rk_serve(REWARDS, "--workers", "1", env={"RK_API_KEYS": KEY}) as url:
+        yield url
 
 
 def write_shim(tmp_path: Path, url: str, function: str, *extra: str) -> ModuleType:
@@ -39,22 +50,46 @@ def write_shim(tmp_path: Path, url: str, function: str, *extra: str) -> ModuleTy
     return module
 
 
+TOOLS = [{"type": "function", "function": {"name": "add", "parameters": {"type": "object"}}}]
+
+
+@pytest.mark.parametrize(
+    "ground_truth",
+    [{"answer": [4], "unit": None}, [1, "two", 3.5], 42, 0.5, "4", True, None],
+    ids=["dict", "list", "int", "float", "str", "bool", "none"],
+)
 def test_shim_scores_through_the_evaluator_with_the_key(
-    server: LiveServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    evaluator: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, ground_truth: Any
 ) -> None:
     monkeypatch.setenv("RK_API_KEY", KEY)
-    shim = write_shim(tmp_path, server.url + "/", "echo")
-    tools = [{"type": "function", "function": {"name": "add", "parameters": {}}}]
-    # Fireworks passes Message objects or dicts, any-JSON ground truth, tools, and row fields.
-    messages = [Message(role="user", content="2+2?"), {"role": "assistant", "content": "4"}]
-    result = shim.evaluate(messages, ground_truth={"answer": [4]}, tools=tools, split="train")
+    shim = write_shim(tmp_path, evaluator + "/", "echo")
+    # Exactly what Fireworks passes: a list of message dicts, any-JSON ground truth, tools,
+    # and the other dataset fields as keywords.
+    messages = [
+        {"role": "system", "content": "be brief"},
+        {"role": "user", "content": "2+2?"},
+        {"role": "assistant", "content": "4"},
+    ]
+    result = shim.evaluate(
+        messages=messages, ground_truth=ground_truth, tools=TOOLS, split="train", row_id=7
+    )
     assert set(result) <= {"score", "reason", "is_score_valid", "metrics", "step_outputs", "error"}
-    assert result["is_score_valid"] is True
+    assert result["is_score_valid"] is True, result["reason"]
     assert result["score"] == pytest.approx(0.01)
     assert result["metrics"]["has_digit"]["score"] == 1.0
     got = json.loads(result["reason"])
-    assert got["ground_truth"] == {"answer": [4]}
-    assert got["kwargs"] == {"tools": tools, "split": "train"}
+    assert got["roles"] == ["system", "user", "assistant"]
+    assert got["ground_truth"] == ground_truth
+    assert got["kwargs"] == {"tools": TOOLS, "split": "train", "row_id": 7}
+
+
+def test_shim_accepts_message_objects(
+    evaluator: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("RK_API_KEY", KEY)
+    shim = write_shim(tmp_path, evaluator, "echo")
+    messages = [Message(role="user", content="2+2?"), Message(role="assistant", content="4")]
+    assert shim.evaluate(messages, ground_truth="4")["score"] == pytest.approx(0.01)
 
 
 @pytest.mark.parametrize(
@@ -67,7 +102,7 @@ def test_shim_scores_through_the_evaluator_with_the_key(
     ],
 )
 def test_shim_failure_is_an_invalid_score_with_the_reason(
-    server: LiveServer,
+    evaluator: str,
     tmp_path: Path,
     monkeypatch: pytest.MonkeyPatch,
     key: str | None,
@@ -78,10 +113,36 @@ def test_shim_failure_is_an_invalid_score_with_the_reason(
         monkeypatch.setenv("RK_API_KEY", key)
     else:
         monkeypatch.delenv("RK_API_KEY", raising=False)
-    shim = write_shim(tmp_path, server.url, function)
+    shim = write_shim(tmp_path, evaluator, function)
     result = shim.evaluate([{"role": "assistant", "content": "4"}], ground_truth="4")
     assert result["is_score_valid"] is False
     assert needle in result["reason"]
+
+
+class Opaque:
+    """Neither JSON, nor a pydantic model, nor numpy: its repr must never be sent."""
+
+
+@pytest.mark.parametrize(
+    ("fields", "needle"),
+    [
+        pytest.param({"ground_truth": Opaque()}, "ground_truth is not JSON: Opaque", id="object"),
+        pytest.param({"ground_truth": {"a": {1, 2}}}, "ground_truth is not JSON: set", id="set"),
+        pytest.param({"tools": [Opaque()]}, "tools is not JSON", id="tools"),
+        pytest.param({"extra": Opaque()}, "extra is not JSON", id="kwarg"),
+    ],
+)
+def test_shim_refuses_a_sample_that_is_not_json(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, fields: dict[str, Any], needle: str
+) -> None:
+    monkeypatch.setenv("RK_API_KEY", KEY)
+    with RawServer(b"") as raw:  # nothing may be sent
+        shim = write_shim(tmp_path, raw.url, "echo")
+        result = shim.evaluate([{"role": "assistant", "content": "4"}], **fields)
+    assert result["is_score_valid"] is False
+    assert "could not encode the sample as JSON" in result["reason"]
+    assert needle in result["reason"]
+    assert raw.connections == 0
 
 
 def test_shim_unreachable_evaluator_is_invalid(
@@ -93,6 +154,98 @@ def test_shim_unreachable_evaluator_is_invalid(
     result = shim.evaluate([{"role": "assistant", "content": "4"}])
     assert result["is_score_valid"] is False
     assert "could not reach" in result["reason"]
+
+
+class RawServer:
+    """A loopback TCP server that reads each request and answers ``answer`` verbatim, then
+    closes: for the broken answers a healthy evaluator never gives."""
+
+    def __init__(self, answer: bytes) -> None:
+        self.answer = answer
+        self.connections = 0
+        self.sock = socket.create_server(("127.0.0.1", 0))
+        self.sock.settimeout(0.1)
+        self.url = f"http://127.0.0.1:{self.sock.getsockname()[1]}"
+        self.stop = threading.Event()
+        self.thread = threading.Thread(target=self.serve, daemon=True)
+
+    def serve(self) -> None:
+        while not self.stop.is_set():
+            try:
+                conn, _ = self.sock.accept()
+            except TimeoutError:
+                continue
+            self.connections += 1
+            with conn:
+                conn.settimeout(5)
+                data = b""
+                while b"\r\n\r\n" not in data:
+                    data += conn.recv(65536)
+                head, _, body = data.partition(b"\r\n\r\n")
+                length = int(head.lower().split(b"content-length:")[1].split(b"\r\n")[0])
+                while len(body) < length:
+                    body += conn.recv(65536)
+                conn.sendall(self.answer)
+
+    def __enter__(self) -> RawServer:
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop.set()
+        self.thread.join(timeout=10)
+        self.sock.close()
+
+
+@pytest.mark.parametrize(
+    ("answer", "needle"),
+    [
+        # the connection closes before any answer: http.client.RemoteDisconnected
+        pytest.param(b"", "RemoteDisconnected", id="closed"),
+        # the answer promises 100 bytes and stops after 12: http.client.IncompleteRead
+        pytest.param(
+            b'HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\n{"score": 1.',
+            "IncompleteRead",
+            id="truncated",
+        ),
+        # not an HTTP answer at all: http.client.BadStatusLine
+        pytest.param(b"garbage\r\n\r\n", "BadStatusLine", id="not-http"),
+    ],
+)
+def test_shim_transport_failures_are_invalid_never_a_score(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, answer: bytes, needle: str
+) -> None:
+    monkeypatch.setenv("RK_API_KEY", KEY)
+    with RawServer(answer) as raw:
+        shim = write_shim(tmp_path, raw.url, "echo", "--timeout", "5")
+        shim.ATTEMPTS = 2
+        monkeypatch.setattr(shim.time, "sleep", lambda seconds: None)
+        result = shim.evaluate([{"role": "assistant", "content": "4"}], ground_truth="4")
+    assert result["is_score_valid"] is False
+    assert "could not reach the evaluator" in result["reason"]
+    assert needle in result["reason"]
+    assert raw.connections == 2  # a dropped connection is retried, like the SDK does
+
+
+@pytest.mark.parametrize(
+    ("body", "needle"),
+    [
+        pytest.param(b"<html>proxy</html>", "not JSON", id="html"),
+        pytest.param(b"[1, 2]", "no numeric score", id="list"),
+        pytest.param(b'{"reason": "no score here"}', "no numeric score", id="no-score"),
+        pytest.param(b'{"score": "1.0"}', "no numeric score", id="string-score"),
+    ],
+)
+def test_shim_answer_without_a_score_is_invalid(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, body: bytes, needle: str
+) -> None:
+    monkeypatch.setenv("RK_API_KEY", KEY)
+    head = b"HTTP/1.1 200 OK\r\nContent-Length: %d\r\nConnection: close\r\n\r\n" % len(body)
+    with RawServer(head + body) as raw:
+        shim = write_shim(tmp_path, raw.url, "echo")
+        result = shim.evaluate([{"role": "assistant", "content": "4"}])
+    assert result["is_score_valid"] is False
+    assert needle in result["reason"]
 
 
 class FakeFireworks:
@@ -119,7 +272,7 @@ class FakeFireworks:
 
 
 def test_register_uploads_the_shim(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, server: LiveServer
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, evaluator: str
 ) -> None:
     fake = FakeFireworks()
     with LiveServer(fake.app) as fireworks:
@@ -134,7 +287,7 @@ def test_register_uploads_the_shim(
                 "--id",
                 "math-eval",
                 "--url",
-                server.url,
+                evaluator,
                 "--function",
                 "echo",
             ],

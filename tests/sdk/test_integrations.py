@@ -13,7 +13,7 @@ from reward_kit.sdk.verl import compute_score_fn
 from reward_kit.service._openrlhf import completion_of
 
 from ..conftest import LiveServer, free_port
-from .conftest import KEY
+from .conftest import KEY, CountingTransport
 
 HEADERS = {"Authorization": f"Bearer {KEY}"}
 
@@ -92,6 +92,23 @@ def test_verl_compute_score_returns_score_and_metrics(server: LiveServer) -> Non
     assert result == {"score": pytest.approx(0.09), "has_digit": 1.0, "length": 0.09}
     clone = pickle.loads(pickle.dumps(compute_score))  # verl ships it to Ray workers
     assert clone("gsm8k", "x", "y")["score"] == pytest.approx(0.01)
+    compute_score.close()
+    clone.close()
+
+
+def test_verl_pickles_after_use_when_built_from_a_client_with_a_transport(
+    server: LiveServer,
+) -> None:
+    from reward_kit.sdk import EvaluatorClient
+
+    transport = CountingTransport()  # holds an SSLContext: cannot be pickled
+    compute_score = compute_score_fn(
+        EvaluatorClient(server.url, auth=KEY, transport=transport), function="echo"
+    )
+    assert compute_score("src", "abc", "x")["score"] == pytest.approx(0.03)
+    clone = pickle.loads(pickle.dumps(compute_score))  # verl ships it to Ray workers
+    assert clone("src", "abcd", "x")["score"] == pytest.approx(0.04)
+    assert transport.paths == ["/evaluate/echo"]  # the copy uses the default transport
     compute_score.close()
     clone.close()
 

@@ -19,7 +19,7 @@ from reward_kit import (
     RewardKitError,
 )
 from reward_kit.sdk import AsyncEvaluatorClient, EvaluatorClient, make_item
-from reward_kit.sdk._core import ClientConfig, dumps, loads
+from reward_kit.sdk._core import ClientConfig, Failure, dumps, loads
 
 CONVERSATION = [{"role": "assistant", "content": "4"}]
 OK = {"score": 1.0, "reason": "fine", "is_score_valid": True, "metrics": {}}
@@ -113,6 +113,9 @@ def test_other_errors_are_not_retried(answer: httpx.Response, raised: type[Excep
         # A restarting server resets the connections whose request it had not read yet.
         httpx.ReadError("[Errno 104] Connection reset by peer"),
         httpx.WriteError("[Errno 32] Broken pipe"),
+        # A keep-alive connection closed under us, and a pool with no free connection in time.
+        httpx.RemoteProtocolError("Server disconnected without sending a response."),
+        httpx.PoolTimeout("no connection available"),
     ],
 )
 def test_connection_errors_and_read_timeouts_are_retried(exc: Exception) -> None:
@@ -210,3 +213,77 @@ def test_an_item_error_is_never_a_zero() -> None:
     assert (first.ok, first.score, first.status) == (False, None, "timeout")
     assert isinstance(first.error.exception() if first.error else None, EvaluationTimeout)
     assert (second.ok, second.score) == (True, None)  # an invalid score is not a score
+
+
+# -- the backoff itself: a pure function of the attempt, the failure and the randomness ------
+
+
+def retryable(retry_after: float | None = None) -> Failure:
+    return Failure(EvaluatorUnavailable("down", retry_after=retry_after), True)
+
+
+def test_backoff_grows_exponentially_up_to_its_cap() -> None:
+    config = ClientConfig(url="http://h", backoff_base=0.5, backoff_max=30.0, max_retries=10)
+    highest = [config.retry_delay(a, retryable(), uniform=max) for a in range(8)]
+    lowest = [config.retry_delay(a, retryable(), uniform=min) for a in range(8)]
+    assert highest == [0.5, 1.0, 2.0, 4.0, 8.0, 16.0, 30.0, 30.0]
+    assert lowest == [h / 2 for h in highest if h is not None]  # "equal jitter": never 0 s
+
+
+def test_backoff_is_jittered_within_half_and_all_of_the_step() -> None:
+    config = ClientConfig(url="http://h", backoff_base=0.5, max_retries=10)
+    for attempt, step in [(0, 0.5), (3, 4.0), (9, 30.0)]:
+        delays = [config.retry_delay(attempt, retryable()) for _ in range(200)]
+        assert all(d is not None and step / 2 <= d <= step for d in delays)
+        assert len(set(delays)) > 150  # random, so clients failing together spread out
+
+
+def test_retry_after_replaces_the_backoff_up_to_max_retry_after() -> None:
+    config = ClientConfig(url="http://h", max_retry_after=30.0)
+    assert config.retry_delay(0, retryable(retry_after=12.5)) == 12.5
+    assert config.retry_delay(0, retryable(retry_after=30.0)) == 30.0
+    assert config.retry_delay(0, retryable(retry_after=31.0)) is None  # "not soon": give up
+    patient = ClientConfig(url="http://h", max_retry_after=120.0)
+    assert patient.retry_delay(0, retryable(retry_after=90.0)) == 90.0
+
+
+def test_no_retry_when_not_retryable_or_out_of_attempts() -> None:
+    config = ClientConfig(url="http://h", max_retries=2)
+    assert config.retry_delay(2, retryable()) is None
+    assert config.retry_delay(0, Failure(EvaluationTimeout("ran past 5s"), False)) is None
+
+
+def test_max_retry_after_is_a_client_option() -> None:
+    handler, seen = scripted(
+        error(429, "overloaded", {"Retry-After": "0.2"}), httpx.Response(200, json=OK)
+    )
+    with pytest.raises(Overloaded):
+        client(handler, max_retry_after=0.1).evaluate(CONVERSATION)
+    assert len(seen) == 1
+    assert client(handler, max_retry_after=0.5).evaluate(CONVERSATION).score == 1.0
+    with pytest.raises(ValueError, match="max_retry_after"):
+        ClientConfig(url="http://h", max_retry_after=-1)
+    with EvaluatorClient("http://h", max_retry_after=7.0) as sync_client:
+        assert sync_client.config.max_retry_after == 7.0
+
+    async def async_option() -> float:
+        async with AsyncEvaluatorClient("http://h", max_retry_after=7.0) as async_client:
+            return async_client.config.max_retry_after
+
+    assert asyncio.run(async_option()) == 7.0
+
+
+@pytest.mark.parametrize(
+    ("answer", "attempts"),
+    [
+        (httpx.Response(504, text="Gateway Time-out"), 3),  # a gateway: transient, retried
+        (error(504, "timeout"), 1),  # the reward itself timed out: deterministic, per item
+    ],
+)
+def test_504_is_retried_only_when_it_is_not_the_rewards_own_timeout(
+    answer: httpx.Response, attempts: int
+) -> None:
+    handler, seen = scripted(answer)
+    with pytest.raises((EvaluatorUnavailable, EvaluationTimeout)):
+        client(handler, max_retries=2).evaluate(CONVERSATION)
+    assert len(seen) == attempts

@@ -4,16 +4,33 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 import pickle
+from collections.abc import Callable
 from typing import Any
 
+import httpx
 import pytest
 
-from reward_kit import AuthenticationError, EvaluatorUnavailable, PermissionDenied, UnknownFunction
-from reward_kit.sdk import EvaluatorClient, SyncTRLReward, TRLReward, trl_reward, trl_reward_sync
+from reward_kit import (
+    AuthenticationError,
+    EvaluatorUnavailable,
+    PermissionDenied,
+    RewardKitError,
+    UnknownFunction,
+)
+from reward_kit.sdk import (
+    AsyncEvaluatorClient,
+    EvaluatorClient,
+    SyncTRLReward,
+    TRLReward,
+    trl_reward,
+    trl_reward_sync,
+)
+from reward_kit.sdk._core import ClientConfig
 
 from ..conftest import LiveServer, free_port
-from .conftest import KEY
+from .conftest import KEY, AsyncCountingTransport, CountingTransport
 
 
 class Hooks:
@@ -97,15 +114,23 @@ def test_conversational_format_and_dataset_columns(server: LiveServer) -> None:
     assert got["kwargs"] == {"difficulty": "easy"}
 
 
-def test_columns_limits_what_is_sent_and_a_missing_one_is_an_error(server: LiveServer) -> None:
+def test_columns_limits_what_is_sent_and_a_missing_one_is_an_error(
+    server: LiveServer, caplog: pytest.LogCaptureFixture
+) -> None:
     hooks = Hooks()
     reward = trl_reward(server.url, function="echo", auth=KEY, columns=["level"])
     call(
         reward, prompts=["p"], completions=["c"], level=[2], noise=["x"], log_extra=hooks.log_extra
     )
     assert json.loads(hooks.extra["echo/reason"][0])["kwargs"] == {"level": 2}
+    with caplog.at_level(logging.ERROR, logger="reward_kit.sdk"):
+        assert call(reward, prompts=["p"], completions=["c"], log_extra=hooks.log_extra) == [None]
+    assert "KeyError" in caplog.text
+    assert "'level'" in caplog.text
+    assert hooks.extra["echo/reason"][0].startswith("not scored: KeyError")
+    loud = trl_reward(server.url, function="echo", auth=KEY, columns=["level"], on_error="raise")
     with pytest.raises(KeyError, match="level"):
-        call(reward, prompts=["p"], completions=["c"])
+        call(loud, prompts=["p"], completions=["c"])
 
 
 def test_name_overrides_the_metric_prefix(server: LiveServer) -> None:
@@ -169,15 +194,244 @@ def test_unreachable_evaluator_gives_none_or_raises(factory: Any) -> None:
         (KEY, "missing", UnknownFunction),
     ],
 )
-def test_configuration_errors_always_raise(
-    server: LiveServer, auth: str | None, function: str, error: type[Exception]
+@pytest.mark.parametrize("factory", [trl_reward, trl_reward_sync])
+def test_configuration_errors_are_none_and_logged_or_raised(
+    server: LiveServer,
+    auth: str | None,
+    function: str,
+    error: type[Exception],
+    factory: Any,
+    caplog: pytest.LogCaptureFixture,
 ) -> None:
-    # A wrong key or function never heals: returning None for a whole run would hide it.
-    reward = trl_reward(server.url, function=function, auth=auth)
+    # on_error="none" never raises, but a wrong key or function never heals: it is logged at
+    # ERROR with a hint, and on_error="raise" is the setting that stops training on it.
+    quiet = factory(server.url, function=function, auth=auth)
+    with caplog.at_level(logging.ERROR, logger="reward_kit.sdk"):
+        assert call(quiet, prompts=["p", "q"], completions=["a", "b"]) == [None, None]
+    (record,) = [r for r in caplog.records if r.levelno == logging.ERROR]
+    assert error.__name__ in record.getMessage()
+    assert "2 of 2" in record.getMessage()
+    assert "on_error='raise'" in record.getMessage()
+    loud = factory(server.url, function=function, auth=auth, on_error="raise")
     with pytest.raises(error):
-        call(reward, prompts=["p"], completions=["a"])
+        call(loud, prompts=["p"], completions=["a"])
 
 
 def test_rejects_a_bad_on_error() -> None:
     with pytest.raises(ValueError, match="on_error"):
         trl_reward("http://127.0.0.1:1", function="f", on_error="zero")  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize("mode", ["sync", "async"])
+def test_one_batched_request_per_call(server: LiveServer, mode: str) -> None:
+    transport: CountingTransport | AsyncCountingTransport
+    if mode == "sync":
+        transport = CountingTransport()
+        reward: Any = trl_reward_sync(
+            EvaluatorClient(server.url, auth=KEY, transport=transport), function="echo"
+        )
+    else:
+        transport = AsyncCountingTransport()
+        reward = trl_reward(
+            AsyncEvaluatorClient(server.url, auth=KEY, transport=transport), function="echo"
+        )
+    completions = [f"{i:02d}" for i in range(16)]
+    rewards = call(reward, prompts=["p"] * 16, completions=completions, solution=["x"] * 16)
+    assert rewards == [0.02] * 16
+    assert transport.paths == ["/batch_evaluate"]  # 16 completions, one request
+
+
+@pytest.mark.parametrize("factory", [trl_reward, trl_reward_sync])
+def test_pickles_after_use_with_a_custom_transport(server: LiveServer, factory: Any) -> None:
+    # An httpx transport holds an SSLContext and sockets: it is left behind by pickling, and
+    # the copy (in TRL's other process) uses httpx's default transport.
+    transport = CountingTransport() if factory is trl_reward_sync else AsyncCountingTransport()
+    client_class = EvaluatorClient if factory is trl_reward_sync else AsyncEvaluatorClient
+    reward = factory(client_class(server.url, auth=KEY, transport=transport), function="echo")
+    if factory is trl_reward_sync:
+        assert reward(prompts=["p"], completions=["abc"]) == [0.03]
+        clone = pickle.loads(pickle.dumps(reward))
+        reward.close()
+    else:
+
+        async def use_then_pickle() -> TRLReward:
+            assert await reward(prompts=["p"], completions=["abc"]) == [0.03]
+            copy: TRLReward = pickle.loads(pickle.dumps(reward))
+            await reward.aclose()
+            return copy
+
+        clone = asyncio.run(use_then_pickle())
+    assert transport.paths == ["/batch_evaluate"]
+    assert clone.config.transport is None
+    assert reward.config.transport is transport  # the original keeps it
+    assert call(clone, prompts=["p"], completions=["abcd"]) == [0.04]
+    assert transport.paths == ["/batch_evaluate"]  # the copy did not use it
+
+
+# -- on_error="none" never raises: every failure a healthy server cannot produce on demand ----
+
+
+def ok_batch(request: httpx.Request) -> httpx.Response:
+    """Scores each item len(last message) / 100, like the echo reward."""
+    items = json.loads(request.content)["items"]
+    results = [
+        {
+            "index": i,
+            "status": "ok",
+            "result": {"score": len(item["messages"][-1]["content"]) / 100, "metrics": {}},
+        }
+        for i, item in enumerate(items)
+    ]
+    return httpx.Response(200, json={"results": results})
+
+
+def mocked(
+    mode: str, handler: Callable[[httpx.Request], httpx.Response], **options: Any
+) -> TRLReward | SyncTRLReward:
+    config = ClientConfig(
+        url="http://evaluator.test", transport=httpx.MockTransport(handler), max_retries=0
+    )
+    factory = trl_reward_sync if mode == "sync" else trl_reward
+    return factory(config, function="echo", **options)  # type: ignore[arg-type]
+
+
+FAILURES = [
+    # a proxy's bare 500, without reward-kit's error body
+    pytest.param(lambda r: httpx.Response(500, text="oops"), RewardKitError, "HTTP 500", id="500"),
+    pytest.param(
+        lambda r: httpx.Response(200, json={"results": []}),
+        RewardKitError,
+        "answered 0 results for 2 items",
+        id="malformed-batch",
+    ),
+    pytest.param(
+        lambda r: httpx.Response(200, text="<html>"), RewardKitError, "not JSON", id="not-json"
+    ),
+    pytest.param(lambda r: httpx.Response(401), AuthenticationError, "on_error='raise'", id="401"),
+    pytest.param(lambda r: httpx.Response(403), PermissionDenied, "on_error='raise'", id="403"),
+    pytest.param(
+        lambda r: httpx.Response(
+            404, json={"error": {"code": "unknown_function", "message": "no echo"}}
+        ),
+        UnknownFunction,
+        "no echo",
+        id="404",
+    ),
+    pytest.param(lambda r: httpx.Response(503), EvaluatorUnavailable, "HTTP 503", id="503"),
+]
+
+
+@pytest.mark.parametrize(("handler", "error", "needle"), FAILURES)
+@pytest.mark.parametrize("mode", ["sync", "async"])
+def test_whole_call_failure_is_none_and_logged_once_or_raised(
+    mode: str,
+    handler: Callable[[httpx.Request], httpx.Response],
+    error: type[Exception],
+    needle: str,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    hooks = Hooks()
+    quiet = mocked(mode, handler)
+    with caplog.at_level(logging.ERROR, logger="reward_kit.sdk"):
+        rewards = call(
+            quiet,
+            prompts=["p", "q"],
+            completions=["a", "b"],
+            log_metric=hooks.log_metric,
+            log_extra=hooks.log_extra,
+        )
+    assert rewards == [None, None]
+    (record,) = caplog.records  # once per distinct cause per call, not once per item
+    assert record.levelno == logging.ERROR
+    assert needle in record.getMessage()
+    assert error.__name__ in record.getMessage()
+    assert hooks.metrics["echo/failed"] == 1.0
+    assert all(reason.startswith("not scored:") for reason in hooks.extra["echo/reason"])
+    with pytest.raises(error, match=None if "on_error" in needle else needle):
+        call(mocked(mode, handler, on_error="raise"), prompts=["p", "q"], completions=["a", "b"])
+
+
+class NotJson:
+    def __repr__(self) -> str:
+        return "NotJson()"
+
+
+@pytest.mark.parametrize("mode", ["sync", "async"])
+def test_a_column_value_that_is_not_json_fails_only_its_item(
+    mode: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    sent: list[int] = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        sent.extend(item["kwargs"]["row"] for item in json.loads(request.content)["items"])
+        return ok_batch(request)
+
+    hooks = Hooks()
+    columns = {
+        "row": [0, 1, 2, 3],
+        "when": ["x", NotJson(), "y", NotJson()],
+        "solution": ["a", "b", {1, 2}, "c"],  # a set is not JSON either
+    }
+    with caplog.at_level(logging.ERROR, logger="reward_kit.sdk"):
+        rewards = call(
+            mocked(mode, handler),
+            prompts=["p"] * 4,
+            completions=["a", "bb", "ccc", "dddd"],
+            **columns,
+            log_metric=hooks.log_metric,
+            log_extra=hooks.log_extra,
+        )
+    assert rewards == [0.01, None, None, None]
+    assert sent == [0]  # the others were never sent, and no column was silently dropped
+    messages = sorted(r.getMessage() for r in caplog.records if r.levelno == logging.ERROR)
+    assert len(messages) == 2  # one per distinct cause
+    assert "2 of 4 rewards are None: dataset column 'when' is not JSON-serializable" in messages[1]
+    assert "1 of 4 rewards are None: dataset column 'solution' (the ground truth)" in messages[0]
+    assert hooks.extra["echo/reason"][1].startswith("not scored: dataset column 'when'")
+    with pytest.raises(TypeError, match="completion 1: dataset column 'when'"):
+        call(
+            mocked(mode, handler, on_error="raise"),
+            prompts=["p"] * 4,
+            completions=["a", "bb", "ccc", "dddd"],
+            **columns,
+        )
+
+
+@pytest.mark.parametrize("mode", ["sync", "async"])
+def test_numpy_like_columns_are_still_sent(mode: str) -> None:
+    class Array:  # what datasets hands over for array columns: has .tolist()
+        def tolist(self) -> list[int]:
+            return [1, 2]
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        assert json.loads(request.content)["items"][0]["kwargs"]["vec"] == [1, 2]
+        return ok_batch(request)
+
+    assert call(mocked(mode, handler), prompts=["p"], completions=["ab"], vec=[Array()]) == [0.02]
+
+
+@pytest.mark.parametrize("mode", ["sync", "async"])
+def test_item_failures_are_logged_once_per_call(
+    mode: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    def handler(request: httpx.Request) -> httpx.Response:
+        failed = {"status": "error", "error": {"code": "function_error", "message": "boom"}}
+        results = [{"index": 0, **failed}, {"index": 1, **failed}]
+        return httpx.Response(200, json={"results": results})
+
+    with caplog.at_level(logging.WARNING, logger="reward_kit.sdk"):
+        assert call(mocked(mode, handler), prompts=["p", "q"], completions=["a", "b"]) == [
+            None,
+            None,
+        ]
+    (record,) = caplog.records
+    assert record.levelno == logging.WARNING
+    assert "2 of 2 items failed on the evaluator" in record.getMessage()
+    assert "function_error x2" in record.getMessage()
+
+
+@pytest.mark.parametrize("mode", ["sync", "async"])
+def test_mismatched_prompts_and_completions_never_raise_with_none(mode: str) -> None:
+    assert call(mocked(mode, ok_batch), prompts=["p"], completions=["a", "b"]) == [None, None]
+    with pytest.raises(ValueError, match="1 prompts for 2 completions"):
+        call(mocked(mode, ok_batch, on_error="raise"), prompts=["p"], completions=["a", "b"])

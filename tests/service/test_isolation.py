@@ -3,6 +3,7 @@ status, /health keeps answering, and the other items of the same batch are still
 
 from __future__ import annotations
 
+import contextlib
 import threading
 import time
 from collections.abc import Iterator
@@ -27,6 +28,34 @@ def server() -> Iterator[LiveServer]:
         yield live
 
 
+@contextlib.contextmanager
+def probing_health(url: str) -> Iterator[list[float]]:
+    """Poll /health every 50 ms while the block runs; yields the list of response times."""
+    health_times: list[float] = []
+    stop = threading.Event()
+    probing = threading.Event()
+
+    def probe() -> None:
+        with httpx.Client(base_url=url) as client:
+            while not stop.is_set():
+                start = time.perf_counter()
+                assert client.get("/health", timeout=30).status_code == 200
+                health_times.append(time.perf_counter() - start)
+                probing.set()
+                time.sleep(0.05)
+
+    prober = threading.Thread(target=probe)
+    prober.start()
+    # Some functions fail in milliseconds (hog hits RLIMIT_AS at once): without this the request
+    # can finish before the first probe and the checks after the block would race.
+    assert probing.wait(timeout=10)
+    try:
+        yield health_times
+    finally:
+        stop.set()
+        prober.join()
+
+
 @pytest.mark.parametrize(
     ("function", "status", "code", "needle"),
     [
@@ -37,36 +66,20 @@ def server() -> Iterator[LiveServer]:
         ("hog", 500, "crashed", "memory limit of 1024 MiB"),
         ("raises", 500, "function_error", "ZeroDivisionError: division by zero"),
         ("wrong_type", 500, "function_error", "'wrong_type' returned str"),
+        # The deadline fired: a reward that catches it and returns 0 is still a timeout.
+        ("swallow_timeout", 504, "timeout", "1s deadline"),
+        ("swallow_timeout_async", 504, "timeout", "1s deadline"),
+        # Swallows every soft deadline and keeps going: the worker is killed.
+        ("swallow_and_spin", 504, "timeout", "worker was killed"),
     ],
 )
 def test_hostile_function_gets_its_status_while_health_answers(
     server: LiveServer, function: str, status: int, code: str, needle: str
 ) -> None:
-    health_times: list[float] = []
-    stop = threading.Event()
-    probing = threading.Event()
-
-    def probe() -> None:
-        with httpx.Client(base_url=server.url) as client:
-            while not stop.is_set():
-                start = time.perf_counter()
-                assert client.get("/health").status_code == 200
-                health_times.append(time.perf_counter() - start)
-                probing.set()
-                time.sleep(0.05)
-
-    prober = threading.Thread(target=probe)
-    prober.start()
-    # Some functions fail in milliseconds (hog hits RLIMIT_AS at once): without this the request
-    # can finish before the first probe and the check below would race.
-    assert probing.wait(timeout=10)
-    try:
+    with probing_health(server.url) as health_times:
         response = httpx.post(
             f"{server.url}/evaluate/{function}", json={"messages": MESSAGES}, timeout=30
         )
-    finally:
-        stop.set()
-        prober.join()
     assert response.status_code == status, response.text
     error = response.json()["error"]
     assert error["code"] == code
@@ -90,14 +103,16 @@ def test_one_batch_mixing_every_failure_scores_the_rest(server: LiveServer) -> N
         "segfault",
         "hog",
         "raise",
+        "swallow",
         "good",
     ] * 2
     items = [{"messages": MESSAGES, "ground_truth": "4", "behaviour": b} for b in behaviours]
-    start = time.perf_counter()
-    response = httpx.post(
-        f"{server.url}/batch_evaluate/routed?timeout=1", json={"items": items}, timeout=60
-    )
-    elapsed = time.perf_counter() - start
+    with probing_health(server.url) as health_times:
+        start = time.perf_counter()
+        response = httpx.post(
+            f"{server.url}/batch_evaluate/routed?timeout=1", json={"items": items}, timeout=60
+        )
+        elapsed = time.perf_counter() - start
     results = response.json()["results"]
     expected = {
         "good": "ok",
@@ -107,11 +122,40 @@ def test_one_batch_mixing_every_failure_scores_the_rest(server: LiveServer) -> N
         "segfault": "crashed",
         "hog": "crashed",
         "raise": "error",
+        "swallow": "timeout",
     }
     assert [r["status"] for r in results] == [expected[b] for b in behaviours]
     assert all(r["result"]["score"] == 1.0 for r in results if r["status"] == "ok")
-    # Four hung items with a 1 s deadline on 2 workers: bounded by deadlines, not serialised.
-    assert elapsed < 15
+    # Six hung items with a 1 s deadline on 2 workers: bounded by deadlines, not serialised.
+    assert elapsed < 20
+    # The event loop never waits on the pool: /health answers while the batch runs.
+    assert len(health_times) >= 5
+    assert max(health_times) < 1.0, health_times
+
+
+def test_swallowed_deadlines_are_timeouts_in_a_batch(server: LiveServer) -> None:
+    functions = [
+        "good",
+        "swallow_timeout",
+        "good",
+        "swallow_timeout_async",
+        "swallow_and_linger_async",
+        "swallow_and_spin",
+        "good",
+    ]
+    items = [{"messages": MESSAGES, "ground_truth": "4", "function": f} for f in functions]
+    start = time.perf_counter()
+    response = httpx.post(f"{server.url}/batch_evaluate", json={"items": items}, timeout=60)
+    elapsed = time.perf_counter() - start
+    results = response.json()["results"]
+    assert [r["status"] for r in results] == [
+        "timeout" if f.startswith("swallow") else "ok" for f in functions
+    ], results
+    assert all(r["result"] is None for r in results if r["status"] == "timeout")
+    assert all(r["result"]["score"] == 1.0 for r in results if r["status"] == "ok")
+    # Deadlines of 1 s (and a hard one of 2.5 s): the async reward that lingers for ~5 s after
+    # its cancellation is not waited for.
+    assert elapsed < 4.5, elapsed
 
 
 def test_workers_are_replaced_and_none_leak(server: LiveServer) -> None:

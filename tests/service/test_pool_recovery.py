@@ -121,3 +121,61 @@ def test_tasks_a_broken_pool_never_answers_are_failed_for_a_retry() -> None:
             assert (await running.run([GOOD]))[0].status == "ok"
 
     asyncio.run(scenario())
+
+
+class _CrashesThePickler:
+    """Pickling this fails with an error pebble does not expect on its scheduler thread (as a
+    JSON array nested 600 deep did), after a pause that lets other tasks queue behind it."""
+
+    def __reduce__(self) -> Any:
+        time.sleep(0.5)
+        raise RecursionError("maximum recursion depth exceeded while pickling an object")
+
+
+@pytest.mark.filterwarnings("ignore::pytest.PytestUnhandledThreadExceptionWarning")
+def test_tasks_queued_behind_a_dead_pool_thread_are_rerun_by_the_watchdog() -> None:
+    # The engine pickles every task itself, so this cannot come from a request any more; the
+    # watchdog is the net for any other fault that kills one of pebble's threads.
+    from reward_kit.service import _worker
+
+    async def scenario() -> None:
+        async with engine() as running:
+            executor = running._process
+            assert executor is not None
+            doomed, _ = executor._schedule(_worker.run_packed, (_CrashesThePickler(),), 5.0)
+            await asyncio.sleep(0.1)  # the scheduler thread is pickling it
+            start = time.monotonic()
+            outcomes = await asyncio.wait_for(running.run([GOOD, GOOD]), 30)
+            assert [o.status for o in outcomes] == ["ok", "ok"], outcomes
+            assert time.monotonic() - start < 10
+            assert isinstance(doomed.exception(timeout=0), BrokenProcessPool)
+
+    asyncio.run(scenario())
+
+
+def test_a_task_the_pool_never_kills_is_a_timeout_from_the_watchdog() -> None:
+    async def scenario() -> None:
+        others = frozenset(workers())
+        async with engine() as running:
+            assert running._process is not None
+            pool: Any = running._process._pool
+            assert (await running.run([GOOD]))[0].status == "ok"
+            before = await wait_for_workers(2, others=others)
+            pool._pool_manager.update_tasks = lambda: None  # pebble no longer kills overruns
+            # SIGALRM blocked: the soft deadline cannot fire either.
+            stuck = Item([{"role": "user", "content": "x"}], None, {"id": 1, "behaviour": "block"})
+            start = time.monotonic()
+            (outcome,) = await asyncio.wait_for(
+                running.run([Call(FUNCTIONS["tagged"], stuck, 0.5)]), 30
+            )
+            elapsed = time.monotonic() - start
+            assert outcome.status == "timeout", outcome
+            assert outcome.error is not None
+            assert "the pool was restarted" in outcome.error["message"]
+            # hard deadline 2 s + SAFETY_GRACE 2 s (+ the watchdog's tick and a busy machine)
+            assert 3.5 < elapsed < 8, elapsed
+            assert (await running.run([GOOD]))[0].status == "ok"
+            # The stuck worker was stopped with the old pool, not leaked.
+            await wait_for_workers(2, exclude=frozenset(before), others=others)
+
+    asyncio.run(scenario())

@@ -40,8 +40,11 @@ MODE = "aws-iam"
 TOKEN_PREFIX = "rk-aws-v1."
 GET_CALLER_IDENTITY_BODY = "Action=GetCallerIdentity&Version=2011-06-15"
 SERVER_ID_HEADER = "x-rk-server-id"
-# Real STS hosts: the global endpoint and the regional ones (incl. China and FIPS).
-_STS_HOST = re.compile(r"sts(-fips)?(\.[a-z0-9-]+)?\.amazonaws\.com(\.cn)?")
+# Real STS hosts: the global endpoint and the regional ones (incl. GovCloud, ISO, China and
+# FIPS). The middle label must be a region: a looser ``[a-z0-9-]+`` also let through hosts
+# anyone can occupy, such as an S3 bucket named "sts" (sts.s3.amazonaws.com) or API Gateway.
+_REGION = r"[a-z]{2}(-gov|-iso[a-z]*)?-[a-z]+-\d{1,2}"
+_STS_HOST = re.compile(rf"sts(-fips)?(\.{_REGION})?\.amazonaws\.com(\.cn)?")
 # STS itself refuses header-signed requests older than 15 minutes; so do we, before asking.
 MAX_TOKEN_AGE = 15 * 60
 MAX_CLOCK_AHEAD = 5 * 60
@@ -151,7 +154,14 @@ class AwsIamAuthenticator:
         if self.sts_origin is not None:
             allowed = origin == self.sts_origin
         else:
-            allowed = parts.scheme == "https" and bool(_STS_HOST.fullmatch(parts.netloc.lower()))
+            try:
+                port = parts.port
+            except ValueError:
+                port = -1
+            # No userinfo or port: "https://sts.amazonaws.com@evil.com/" is addressed to evil.com,
+            # and whatever parses the URL next must not be able to read it differently.
+            plain = "@" not in parts.netloc and port is None and parts.netloc == parts.hostname
+            allowed = parts.scheme == "https" and plain and bool(_STS_HOST.fullmatch(parts.netloc))
         if not allowed or parts.path not in ("", "/") or parts.query or parts.fragment:
             # Name the host (not the token) so a misconfigured client can be told what is wrong.
             raise AuthenticationError(

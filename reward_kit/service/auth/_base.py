@@ -133,7 +133,8 @@ class FailureLimiter:
 
 
 class AuthMiddleware:
-    """Requires one successful authenticator on every route except ``GET /health``; logs the
+    """Requires one successful authenticator on every route except ``GET /health`` (websocket
+    handshakes included: refused with close code 1008, which servers send as 403); logs the
     caller's identity (never the credential) and refuses addresses that keep failing."""
 
     def __init__(
@@ -156,15 +157,23 @@ class AuthMiddleware:
         self.limiter = FailureLimiter(limit=failure_limit, window=failure_window)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or (scope["method"], scope["path"]) in OPEN_PATHS:
+        kind = scope["type"]
+        # Lifespan carries no request; websockets are authenticated like HTTP (a route added
+        # later, or by a plugin, must not be an open door).
+        if kind not in ("http", "websocket") or (
+            kind == "http" and (scope["method"], scope["path"]) in OPEN_PATHS
+        ):
             await self.app(scope, receive, send)
             return
+        method = scope.get("method", "WEBSOCKET")
         connection = HTTPConnection(scope)
         client = connection.client.host if connection.client else "unknown"
         wait = self.limiter.retry_after(client)
         if wait is not None:
             logger.debug("auth refused for %s: too many failed attempts", client)
-            await _send_error(
+            await _refuse(
+                scope,
+                receive,
                 send,
                 Overloaded(
                     f"too many failed authentication attempts from {client}; retry in {int(wait)}s",
@@ -178,9 +187,9 @@ class AuthMiddleware:
             if isinstance(error, AuthenticationError | PermissionDenied):
                 self.limiter.record(client)
             logger.warning("auth failed from %s on %s: %s", client, scope["path"], error.message)
-            await _send_error(send, error)
+            await _refuse(scope, receive, send, error)
             return
-        logger.info("auth ok: %s from %s %s %s", identity, client, scope["method"], scope["path"])
+        logger.info("auth ok: %s from %s %s %s", identity, client, method, scope["path"])
         scope.setdefault("state", {})["identity"] = identity
         current_identity.set(str(identity))
         await self.app(scope, receive, send)
@@ -204,6 +213,17 @@ class AuthMiddleware:
                 raise PermissionDenied(message)
             raise AuthenticationError(message)
         raise AuthenticationError(f"this evaluator requires a credential ({self.modes})")
+
+
+async def _refuse(scope: Scope, receive: Receive, send: Send, error: RewardKitError) -> None:
+    if scope["type"] == "websocket":
+        # Closing before accepting makes the server answer the handshake with 403; 1008 is
+        # "policy violation" for servers that report the code.
+        message = await receive()
+        if message["type"] == "websocket.connect":
+            await send({"type": "websocket.close", "code": 1008, "reason": error.message[:120]})
+        return
+    await _send_error(send, error)
 
 
 async def _send_error(send: Send, error: RewardKitError) -> None:

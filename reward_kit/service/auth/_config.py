@@ -49,10 +49,20 @@ def _aws(settings: ServeSettings) -> Authenticator:
 def _mtls(settings: ServeSettings) -> Authenticator:
     from ._mtls import MutualTlsAuthenticator
 
-    if not (settings.ssl_certfile and settings.ssl_ca_certs):
+    missing = [
+        flag
+        for flag, value in (
+            ("--ssl-certfile", settings.ssl_certfile),
+            ("--ssl-keyfile", settings.ssl_keyfile),
+            ("--ssl-ca-certs", settings.ssl_ca_certs),
+        )
+        if not value
+    ]
+    if missing:
         raise ConfigurationError(
-            "mtls auth needs --ssl-certfile, --ssl-keyfile and --ssl-ca-certs (the CA that "
-            "signs client certificates); `rk certs init DIR` makes a set"
+            f"mtls auth needs --ssl-certfile, --ssl-keyfile and --ssl-ca-certs (the CA that "
+            f"signs client certificates); missing: {', '.join(missing)}. "
+            "`rk certs init DIR` makes a set"
         )
     return MutualTlsAuthenticator(
         allowed_subjects=settings.mtls_allowed_subjects, allowed_uris=settings.mtls_allowed_uris

@@ -1,0 +1,182 @@
+"""A client given no ``auth`` uses ``default_credential()``: ``RK_API_KEY`` and friends, then
+``auth.ini`` (``RK_AUTH_FILE`` or ``~/.config/reward-kit/auth.ini``); ``auth=False`` and
+``NoAuth()`` opt out. Checked against a real server that requires a key."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import subprocess
+import sys
+import textwrap
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from reward_kit._errors import AuthenticationError, ConfigurationError
+from reward_kit.sdk import AsyncEvaluatorClient, EvaluatorClient
+from reward_kit.sdk.auth import ApiKey, NoAuth, default_credential
+from reward_kit.sdk.verl import compute_score_fn
+from reward_kit.service import create_app
+
+from .conftest import LeakGuard, base_settings
+
+pytestmark = pytest.mark.timeout(120)
+
+KEY = "rk_default-key-0123456789abcdef"
+LAB_KEY = "rk_lab-profile-key-0123456789ab"
+
+
+@pytest.fixture
+def home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    # A fresh HOME, so neither the developer's auth.ini nor their XDG dir is read.
+    monkeypatch.setenv("HOME", str(tmp_path))
+    monkeypatch.delenv("XDG_CONFIG_HOME", raising=False)
+    monkeypatch.delenv("RK_AUTH_FILE", raising=False)  # should tests/conftest.py pin one
+    return tmp_path
+
+
+@pytest.fixture
+def server(live_server: Any, leak_guard: LeakGuard, home: Path) -> Iterator[str]:
+    leak_guard.add(KEY, LAB_KEY)
+    settings = base_settings(api_keys=(f"default {KEY}", f"lab {LAB_KEY}"))
+    with live_server(create_app(settings=settings)) as running:
+        yield running.url
+
+
+def identities(guard: LeakGuard) -> list[str]:
+    return [line.split("auth ok: ")[1].split()[0] for line in guard.lines if "auth ok: " in line]
+
+
+def write_ini(path: Path, text: str) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(textwrap.dedent(text))
+    return path
+
+
+def test_no_auth_and_no_configuration_sends_nothing(server: str) -> None:
+    with EvaluatorClient(server, max_retries=0) as client:
+        assert client.config.auth is None
+        with pytest.raises(AuthenticationError):
+            client.functions()
+
+
+def test_rk_api_key_from_the_environment(
+    server: str, monkeypatch: pytest.MonkeyPatch, leak_guard: LeakGuard
+) -> None:
+    monkeypatch.setenv("RK_API_KEY", KEY)
+    with EvaluatorClient(server, max_retries=0) as client:
+        assert client.functions()
+
+    async def run() -> list[Any]:
+        async with AsyncEvaluatorClient(server, max_retries=0) as client:
+            return await client.functions()
+
+    assert asyncio.run(run())
+    compute_score = compute_score_fn(server, function="good")
+    try:
+        assert compute_score("d", "4", "4")["score"] == 1.0
+    finally:
+        compute_score.close()
+    assert identities(leak_guard) == ["api-key:default"] * 3
+    # The explicit opt-outs send nothing, whatever the environment says.
+    for none in (False, NoAuth()):
+        with EvaluatorClient(server, auth=none, max_retries=0) as client:
+            assert client.config.auth is None
+            with pytest.raises(AuthenticationError):
+                client.functions()
+
+
+def test_rk_api_key_file(server: str, home: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    (home / "key").write_text(KEY + "\n")
+    monkeypatch.setenv("RK_API_KEY_FILE", str(home / "key"))
+    with EvaluatorClient(server, max_retries=0) as client:
+        assert client.functions()
+
+
+def test_auth_ini_in_home(
+    server: str, home: Path, monkeypatch: pytest.MonkeyPatch, leak_guard: LeakGuard
+) -> None:
+    (home / "key").write_text(KEY)
+    write_ini(
+        home / ".config" / "reward-kit" / "auth.ini",
+        f"""
+        [default]
+        type = api-key
+        api_key_file = {home / "key"}
+
+        [lab]
+        type = api-key
+        api_key_env = LAB_KEY
+        """,
+    )
+    with EvaluatorClient(server, max_retries=0) as client:
+        assert client.functions()
+    monkeypatch.setenv("RK_AUTH_PROFILE", "lab")
+    monkeypatch.setenv("LAB_KEY", LAB_KEY)
+
+    async def run() -> list[Any]:
+        async with AsyncEvaluatorClient(server, max_retries=0) as client:
+            return await client.functions()
+
+    assert asyncio.run(run())
+    assert identities(leak_guard) == ["api-key:default", "api-key:lab"]
+
+
+def test_rk_auth_file_and_precedence(
+    server: str, home: Path, monkeypatch: pytest.MonkeyPatch, leak_guard: LeakGuard
+) -> None:
+    ini = write_ini(
+        home / "elsewhere" / "auth.ini",
+        f"""
+        [default]
+        type = api-key
+        api_key = {LAB_KEY}
+        """,
+    )
+    monkeypatch.setenv("RK_AUTH_FILE", str(ini))
+    with EvaluatorClient(server, max_retries=0) as client:
+        assert client.functions()
+    monkeypatch.setenv("RK_API_KEY", KEY)  # the environment wins over [default]
+    with EvaluatorClient(server, max_retries=0) as client:
+        assert client.functions()
+    assert identities(leak_guard) == ["api-key:lab", "api-key:default"]
+
+
+def test_an_auth_ini_without_default_is_not_an_error(
+    server: str, home: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    ini = write_ini(home / "auth.ini", "[lab]\ntype = api-key\napi_key_env = LAB_KEY\n")
+    monkeypatch.setenv("RK_AUTH_FILE", str(ini))
+    assert default_credential() is None
+    monkeypatch.setenv("RK_AUTH_PROFILE", "missing")
+    with pytest.raises(ConfigurationError, match=r"no profile \[missing\]"):
+        EvaluatorClient(server)
+
+
+def test_read_when_a_client_is_made_not_at_import(home: Path) -> None:
+    broken = write_ini(home / "auth.ini", "[default]\ntype = kerberos\n")
+    env = {**os.environ, "RK_AUTH_FILE": str(broken), "HOME": str(home)}
+    code = (
+        "import reward_kit.sdk, reward_kit.sdk.auth, reward_kit.sdk.verl\n"
+        "try:\n"
+        "    reward_kit.sdk.EvaluatorClient('http://127.0.0.1:9')\n"
+        "except Exception as error:\n"
+        "    print(type(error).__name__, error)\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True)
+    assert out.returncode == 0, out.stderr
+    assert "ConfigurationError" in out.stdout
+    assert "unknown credential type 'kerberos'" in out.stdout
+
+
+def test_explicit_auth_wins(server: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("RK_API_KEY", "rk_not-this-one-0123456789")
+    with EvaluatorClient(server, auth=ApiKey(KEY), max_retries=0) as client:
+        assert client.functions()
+    with EvaluatorClient(server, auth=KEY, max_retries=0) as client:
+        assert client.functions()
+    with pytest.raises(TypeError, match="auth=True"):
+        EvaluatorClient(server, auth=True)  # type: ignore[arg-type]
