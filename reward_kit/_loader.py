@@ -173,8 +173,15 @@ def _attribute(module: ModuleType, attr: str, target: str, source: str) -> Rewar
         raise LoadError(
             f"cannot load {target!r}: {attr!r} is a {type(value).__name__}, not a function"
         )
-    fn.source = source
+    _claim(fn, source)
     return fn
+
+
+def _claim(fn: RewardFunction[Any], source: str) -> None:
+    """Record how a worker finds ``fn``. A built-in keeps its own import spec: it is one shared
+    object, and a target that merely imports it must not rewrite it for everyone else."""
+    if fn.source is None or not fn.source.startswith("reward_kit."):
+        fn.source = source
 
 
 def _collect(module: ModuleType, target: str, source_of: Any) -> list[RewardFunction[Any]]:
@@ -183,7 +190,7 @@ def _collect(module: ModuleType, target: str, source_of: Any) -> list[RewardFunc
     for attr, value in vars(module).items():
         if isinstance(value, RewardFunction) and id(value) not in seen:
             seen.add(id(value))
-            value.source = source_of(attr)
+            _claim(value, source_of(attr))
             functions.append(value)
     if not functions:
         raise LoadError(f"no @reward_function found in {target!r}")

@@ -56,6 +56,19 @@ def test_sources_resolve_back_to_the_same_function() -> None:
         assert resolve_source(fn.source) is fn
 
 
+def test_a_target_that_imports_a_builtin_does_not_rewrite_its_source(tmp_path: Path) -> None:
+    from reward_kit.rewards import gsm8k_reward
+
+    rewards = tmp_path / "uses_builtin.py"
+    rewards.write_text("from reward_kit.rewards import gsm8k_reward\n")
+    for target in (str(rewards), f"{rewards}:gsm8k_reward"):
+        (fn,) = load_target(target)
+        assert fn is gsm8k_reward
+        # One shared object: its import spec works in any worker and must stay as it is.
+        assert fn.source == "reward_kit.rewards.math:gsm8k_reward"
+        assert resolve_source(fn.source) is fn
+
+
 @pytest.mark.parametrize(
     ("target", "match"),
     [

@@ -23,8 +23,6 @@ from ._common import load_targets
 
 __all__ = ["eval_command"]
 
-# `rk serve`'s default deadline (ServeSettings.timeout) for functions that set none.
-_DEFAULT_TIMEOUT = 30.0
 # Summary order; "score invalid" is an "ok" row whose result says is_score_valid=False.
 _STATUSES = ("ok", "score invalid", "error", "timeout", "crashed", "invalid")
 
@@ -76,6 +74,7 @@ def eval_command(
 
     from ..service._engine import Call, Engine
     from ..service._outcome import Outcome
+    from ..service._settings import DEFAULT_TIMEOUT
 
     functions = load_targets(targets)
     if function_name is not None and function_name not in functions:
@@ -90,7 +89,7 @@ def eval_command(
     rows = _read_rows(Path(data_path))
     plan = _plan(rows, functions, function_name)
     calls = [
-        Call(fn, item, timeout or fn.timeout or _DEFAULT_TIMEOUT)
+        Call(fn, item, timeout or fn.timeout or DEFAULT_TIMEOUT)
         for fn, item in (step for step in plan.steps if not isinstance(step, str))
     ]
     indices = [i for i, step in enumerate(plan.steps) if not isinstance(step, str)]

@@ -30,6 +30,9 @@ _ENV_MEMORY = "RK_SANDBOX_MAX_MEMORY_MB"
 _ENV_BWRAP = "RK_SANDBOX_BWRAP"  # the bwrap binary, when not on PATH
 _DEFAULT_SECONDS = 10.0
 _DEFAULT_MEMORY_MB = 1024
+# Assert-style tests: the seconds are per step (loading the code once, then each test); the
+# whole run stays under this, within the reward's own 300 s deadline.
+_MAX_TOTAL_SECONDS = 240.0
 
 
 def extract_code(text: str, language: str = "python") -> str:
@@ -149,7 +152,8 @@ def code_execution_reward(
 ) -> EvaluateResult:
     """Runs the response's code (last fenced Python block, else the text) in the sandbox
     against tests; scores the share that pass (``fraction``) or 1/0 (``all``).
-    ``timeout_per_run`` and ``memory_mb`` may only lower the operator's limits
+    ``timeout_per_run`` (seconds for each step: one stdin/stdout case; or loading the code,
+    then each assert test) and ``memory_mb`` may only lower the operator's limits
     (``RK_SANDBOX_MAX_SECONDS``, default 10; ``RK_SANDBOX_MAX_MEMORY_MB``, default 1024).
 
     ground_truth: stdin/stdout cases ``{"test_cases": [{"input": "1 2", "output": "3"}]}``, or
@@ -203,7 +207,7 @@ def _run_stdio(
 
 
 def _run_asserts(sandbox: Sandbox, code: str, tests: list[str]) -> dict[str, MetricResult]:
-    verdicts = run_python_tests(sandbox, code, tests).verdicts
+    verdicts = run_python_tests(sandbox, code, tests, max_total_seconds=_MAX_TOTAL_SECONDS).verdicts
     return {
         f"test_{i}": metric(float(v.passed), short(v.reason, 160)) for i, v in enumerate(verdicts)
     }
@@ -249,7 +253,8 @@ def humaneval_reward(
             "ground_truth: expected a HumanEval problem {prompt, test, entry_point}"
         )
     solution, test = _humaneval_program(ground_truth, completion(messages).text)
-    verdict = run_python_tests(_sandbox(timeout_per_run, memory_mb), solution, [test]).verdicts[0]
+    sandbox = _sandbox(timeout_per_run, memory_mb)
+    verdict = run_python_tests(sandbox, solution, [test], max_total_seconds=45).verdicts[0]
     why = "all checks passed" if verdict.passed else verdict.reason
     return result(float(verdict.passed), why, {"tests_passed": metric(float(verdict.passed), why)})
 

@@ -45,6 +45,8 @@ _SYSTEM = (
     'Reply with only a JSON object: {{"score": <a number from {low:g} to {high:g}>, '
     '"reason": "<one sentence>"}}.'
 )
+# Transient statuses only: 501 Not Implemented, 505+ (version, storage, loop, network auth)
+# give the same answer however often they are asked. Kept in sync with the docstrings.
 _RETRY_STATUS = frozenset({408, 409, 425, 429, 500, 502, 503, 504})
 _MAX_BACKOFF = 8.0
 _MAX_RETRY_AFTER = 30.0
@@ -104,8 +106,9 @@ def _retry_after(response: httpx.Response) -> float | None:
 async def _complete(
     url: str, headers: dict[str, str], body: dict[str, Any], *, timeout: float, attempts: int
 ) -> str:
-    """POST with a small retry loop: transport errors and 408/409/425/429/5xx are retried
-    with jittered exponential backoff (or Retry-After); other errors fail at once."""
+    """POST with a small retry loop: transport errors and HTTP 408, 409, 425, 429, 500, 502,
+    503 and 504 are retried with jittered exponential backoff (or Retry-After); other statuses
+    (501, 505 and up, other 4xx) fail at once: trying again cannot change them."""
     problem = ""
     async with httpx.AsyncClient(timeout=timeout) as client:
         for attempt in range(attempts):
@@ -182,8 +185,20 @@ def _endpoint_from_environment() -> _Endpoint:
 
 
 def _check_url(base_url: str, error: type[Exception]) -> None:
+    # Never echo the URL: it may hold a password, and these errors reach logs and callers.
     if not base_url.startswith(("http://", "https://")):
-        raise error(f"base_url: expected an http(s) URL, got {base_url!r}")
+        raise error("base_url: expected an http(s) URL (http://... or https://...)")
+    try:
+        url = httpx.URL(base_url)
+    except httpx.InvalidURL:
+        raise error("base_url: not a valid URL") from None
+    if not url.host:
+        raise error("base_url: expected an http(s) URL with a host")
+    if url.userinfo:
+        raise error(
+            "base_url: must not hold a user or password (user:token@host); give the key with "
+            "api_key_env (RK_JUDGE_API_KEY_ENV) instead"
+        )
 
 
 def _score_range(value: Any) -> tuple[float, float]:
@@ -242,9 +257,9 @@ async def llm_judge_reward(
     (required), ``RK_JUDGE_BASE_URL`` (default OpenAI) and ``RK_JUDGE_API_KEY_ENV`` (the name of
     the variable holding the key; '' for none). Requests choose only ``rubric`` and
     ``score_range``; other fields (``base_url``, ``model``, ``api_key_env``...) are ignored. For
-    several judges, or other settings, serve ``llm_judge(...)``. Retries transport errors, 408,
-    409, 425, 429 and 5xx (3 attempts). No score in the reply, or a failed endpoint, raises:
-    never a 0.
+    several judges, or other settings, serve ``llm_judge(...)``. Retries transport errors and
+    HTTP 408, 409, 425, 429, 500, 502, 503 and 504 (3 attempts; other statuses fail at once).
+    No score in the reply, or a failed endpoint, raises: never a 0.
     ground_truth: optional reference answer shown to the judge.
 
     >>> await llm_judge_reward(messages, rubric="Is it polite?")  # doctest: +SKIP
@@ -326,5 +341,7 @@ def llm_judge(
             default_range if score_range is None else score_range,
         )
 
-    judge.__doc__ = f"LLM judge ({model} at {base_url}).\n\nground_truth: optional reference."
+    # The doc is served to every caller (GET /functions, rk functions): the model, never the
+    # endpoint, which may be an internal host.
+    judge.__doc__ = f"LLM judge ({model}).\n\nground_truth: optional reference."
     return reward_function(name=name, timeout=timeout)(judge)

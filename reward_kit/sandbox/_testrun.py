@@ -3,17 +3,21 @@ why the verdicts cannot be printed by the code under test)."""
 
 from __future__ import annotations
 
+import copy
+import dataclasses
 import json
 import secrets
 from dataclasses import dataclass
 from pathlib import Path
 
-from ._config import RunResult
+from ._config import RunResult, SandboxUnavailable
 from ._sandbox import Sandbox
 
 __all__ = ["TestVerdict", "TestsRun", "run_python_tests"]
 
 _HARNESS = (Path(__file__).parent / "_harness.py").read_text()
+# The interpreter's start-up and the harness's own set-up, on a loaded host.
+_START_SECONDS = 5.0
 
 
 @dataclass(frozen=True)
@@ -32,19 +36,35 @@ class TestsRun:
     run: RunResult
 
 
-def run_python_tests(sandbox: Sandbox, code: str, tests: list[str]) -> TestsRun:
-    """Run ``code``, then each of ``tests`` in its namespace, each test in a fresh process.
+def run_python_tests(
+    sandbox: Sandbox, code: str, tests: list[str], *, max_total_seconds: float | None = None
+) -> TestsRun:
+    """Run ``code`` once, then each of ``tests`` in a fresh copy of its namespace.
 
     A test passes only if its code returned (an ``assert`` that held, ``check(f)`` that
     returned); leaving early (``sys.exit``, ``os._exit``, a signal) is a failure. Code that
     fails to load fails every test.
+
+    Time: ``sandbox.limits.wall_seconds`` is the budget of each step (loading the code once,
+    then each test), kept by the harness; the run's wall-clock limit is the sum of the steps
+    plus start-up, at most ``max_total_seconds``. A test past its own budget fails alone.
+
+    Raises :class:`SandboxUnavailable` when the harness fails before any model code ran (it
+    never printed its ``start`` line, or it reported that it could not start a process):
+    that is the sandbox failing, never a score.
     """
     if not tests:
         raise ValueError("run_python_tests needs at least one test")
+    step = sandbox.limits.wall_seconds
+    total = step * (len(tests) + 1) + _START_SECONDS
+    if max_total_seconds is not None:
+        total = max(min(total, max_total_seconds), step + _START_SECONDS)
+    box = copy.copy(sandbox)
+    box.limits = dataclasses.replace(sandbox.limits, wall_seconds=total)
     nonce = secrets.token_hex(16)
     # Ending leftover processes between tests needs the sandbox's own PID namespace.
-    spec = {"tests": tests, "sweep": sandbox.isolation == "bubblewrap"}
-    run = sandbox.run_python(
+    spec = {"tests": tests, "sweep": sandbox.isolation == "bubblewrap", "seconds": step}
+    run = box.run_python(
         _HARNESS,
         files={"rk_solution.py": code, "rk_tests.json": json.dumps(spec), "rk_nonce": nonce},
     )
@@ -54,13 +74,18 @@ def run_python_tests(sandbox: Sandbox, code: str, tests: list[str]) -> TestsRun:
         if tag == nonce:
             key, _, said = rest.partition(" ")
             found.setdefault(key, said)
+    lines = [line for line in run.stderr.strip().splitlines() if line.strip()]
+    ended = f"{run.status} ({run.reason})"
+    if lines and run.status != "ok":
+        ended += f": {lines[-1][:200]}"
+    if "start" not in found:
+        # No model code has run: whatever stopped the harness is the sandbox's failure.
+        raise SandboxUnavailable(f"the test harness failed before running any code: {ended}")
+    if "error" in found:
+        raise SandboxUnavailable(f"the test harness failed: {found['error']}")
     if "setup" in found:
         why = f"the code failed before the tests: {found['setup']}"
         return TestsRun([TestVerdict(False, why)] * len(tests), run)
-    ended = f"{run.status} ({run.reason})"
-    lines = [line for line in run.stderr.strip().splitlines() if line.strip()]
-    if lines and run.status != "ok":
-        ended += f": {lines[-1][:100]}"
     verdicts = []
     for index in range(len(tests)):
         verdict = found.get(str(index))

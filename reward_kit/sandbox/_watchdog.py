@@ -4,8 +4,10 @@
 without being any process's resident memory. Without a cgroup to charge them to (this host
 may have none we may write to), the host sums them from ``/proc`` while the run goes on:
 
-* each process of the tree (found by parent pid from ``/proc/<pid>/stat``, since orphans are
-  re-parented to the sandbox's own init, which is in the tree): its private anonymous memory
+* each process of the tree (walked down from the root through
+  ``/proc/<pid>/task/*/children``, or, on kernels without that file, by parent pid from every
+  ``/proc/<pid>/stat``; orphans are re-parented to the sandbox's own init, which is in the
+  tree): its private anonymous memory
   and its shared memory (``RssAnon`` + ``RssShmem``); file-backed pages are the system's
   read-only files and are not counted;
 * memfds held open by those processes (``/proc/<pid>/fd``), each file once;
@@ -23,14 +25,38 @@ from collections.abc import Iterable
 __all__ = ["tree_memory"]
 
 
-def _processes() -> dict[int, int]:
-    """pid -> parent pid of every process on the host."""
+_PROC = "/proc"
+
+
+def _children(pid: int) -> list[int] | None:
+    """Children of ``pid`` from ``/proc/<pid>/task/*/children``; None when the kernel has no
+    such file (built without CONFIG_PROC_CHILDREN)."""
+    try:
+        tasks = os.listdir(f"{_PROC}/{pid}/task")
+    except OSError:
+        return []  # ended meanwhile
+    children: list[int] = []
+    for task in tasks:
+        try:
+            with open(f"{_PROC}/{pid}/task/{task}/children", "rb") as handle:
+                children.extend(int(child) for child in handle.read().split())
+        except FileNotFoundError:
+            if not os.path.exists(f"{_PROC}/{pid}/task/{task}"):
+                continue  # the thread ended meanwhile
+            return None
+        except OSError:
+            continue
+    return children
+
+
+def _parents() -> dict[int, int]:
+    """pid -> parent pid of every process on the host: the fallback without ``children``."""
     parents = {}
-    for name in os.listdir("/proc"):
+    for name in os.listdir(_PROC):
         if not name.isdigit():
             continue
         try:
-            with open(f"/proc/{name}/stat", "rb") as handle:
+            with open(f"{_PROC}/{name}/stat", "rb") as handle:
                 data = handle.read()
         except OSError:
             continue  # ended meanwhile
@@ -41,14 +67,21 @@ def _processes() -> dict[int, int]:
 
 
 def _tree(root: int) -> list[int]:
-    children: dict[int, list[int]] = {}
-    for pid, parent in _processes().items():
-        children.setdefault(parent, []).append(pid)
+    """``root`` and its descendants, walked from ``root`` down: only this run's processes are
+    read, not every process of the host (every 50 ms per running sandbox)."""
     tree, pending = [], [root]
+    by_parent: dict[int, list[int]] | None = None
     while pending:
         pid = pending.pop()
         tree.append(pid)
-        pending.extend(children.get(pid, ()))
+        children = _children(pid) if by_parent is None else None
+        if children is None:
+            if by_parent is None:
+                by_parent = {}
+                for child, parent in _parents().items():
+                    by_parent.setdefault(parent, []).append(child)
+            children = by_parent.get(pid, [])
+        pending.extend(child for child in children if child not in tree)
     return tree
 
 
@@ -96,7 +129,10 @@ def _tmpfs_used(pids: list[int], mounts: Iterable[str]) -> int:
 
 def tree_memory(root: int, *, mounts: Iterable[str] = ()) -> int:
     """Bytes held by ``root`` and its descendants, plus the used bytes of ``mounts`` (paths
-    inside their root directory)."""
+    inside their root directory). 0 without ``/proc`` (not Linux: only the per-process
+    ``RLIMIT_AS`` bounds the run there)."""
+    if not os.path.isdir(f"{_PROC}/self"):
+        return 0
     pids = _tree(root)
     seen: set[tuple[int, int]] = set()
     total = sum(_resident(pid) + _memfds(pid, seen) for pid in pids)

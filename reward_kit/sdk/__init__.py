@@ -13,6 +13,7 @@ from .auth import (
     Credential,
     GoogleIdToken,
     MutualTLS,
+    NoAuth,
     from_profile,
 )
 
@@ -28,6 +29,7 @@ __all__ = [
     "ItemError",
     "ItemResult",
     "MutualTLS",
+    "NoAuth",
     "SyncTRLReward",
     "TRLReward",
     "from_profile",

@@ -20,15 +20,18 @@ __all__ = ["EvaluatorClient", "build_config", "split_item"]
 
 def build_config(url: str, **options: Any) -> ClientConfig:
     """A :class:`ClientConfig`. ``auth``: a credential; a plain string is an API key; None (or
-    absent) means :func:`~reward_kit.sdk.auth.default_credential` (``RK_API_KEY``, ``auth.ini``
-    ...), read now, not at import; ``False`` or ``NoAuth()`` sends no credential at all."""
+    absent) means :func:`~reward_kit.sdk.auth.default_credential` for this URL (``RK_API_KEY``,
+    ``auth.ini``...: https and loopback only, or a profile's own ``url``), read now, not at
+    import; ``False`` or ``NoAuth()`` sends no credential at all."""
     from ._credentials import ApiKey, NoAuth
 
     auth = options.get("auth")
     if auth is None:
         from ._auth_profiles import default_credential
 
-        auth = default_credential()
+        # A URL ClientConfig will refuse gets no credential looked up for it.
+        valid = isinstance(url, str) and url.startswith(("http://", "https://"))
+        auth = default_credential(url=url) if valid else None
     elif auth is False or isinstance(auth, NoAuth):
         auth = None
     elif isinstance(auth, str):
@@ -46,8 +49,8 @@ class EvaluatorClient:
     """Call a reward-kit evaluator from blocking code.
 
     ``auth``: a credential from :mod:`reward_kit.sdk.auth`, an API key string, None for
-    :func:`~reward_kit.sdk.auth.default_credential` (env ``RK_API_KEY``..., ``auth.ini``), or
-    ``False`` to send none.
+    :func:`~reward_kit.sdk.auth.default_credential` (env ``RK_API_KEY``..., ``auth.ini``; sent
+    implicitly only over https or to loopback), or ``False`` to send none.
 
     >>> with EvaluatorClient("http://127.0.0.1:8000", auth=ApiKey(key)) as client:  # doctest: +SKIP
     ...     client.evaluate([{"role": "user", "content": "2+2?"},

@@ -12,7 +12,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import threading
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any, Literal
 
 import httpx
@@ -53,6 +53,12 @@ class _RemoteReward:
             raise ValueError(f"on_error must be 'none' or 'raise', got {on_error!r}")
         if isinstance(target, (EvaluatorClient, AsyncEvaluatorClient)):
             target = target.config
+        if isinstance(target, ClientConfig) and auth is not None:
+            # It would be silently dropped: the client's own credential is used.
+            raise TypeError(
+                "auth: not accepted with a client or ClientConfig, which carries its own; "
+                "set it on the client, or pass a URL"
+            )
         if not isinstance(target, ClientConfig):
             target = build_config(target, auth=auth)
         self.config = target
@@ -83,8 +89,6 @@ class _RemoteReward:
     ) -> _Batch:
         """The items to send, and the reason for each completion that cannot be sent."""
         count = len(completions)
-        if len(prompts) != count:
-            raise ValueError(f"{len(prompts)} prompts for {count} completions")
         truths: Sequence[Any] = [None] * count
         if self.ground_truth_column is not None and self.ground_truth_column in columns:
             truths = columns[self.ground_truth_column]
@@ -116,6 +120,39 @@ class _RemoteReward:
             index, cause = next(iter(batch.skipped.items()))
             raise TypeError(f"completion {index}: {cause}")
         return batch
+
+    def _check_call(
+        self, prompts: Sequence[Any], completions: Sequence[Any], columns: dict[str, Any]
+    ) -> None:
+        """Bugs in the training script, not evaluator failures: they raise whatever
+        ``on_error`` says (None rewards would hide them for a whole run)."""
+        for label, value in (("prompts", prompts), ("completions", completions)):
+            if isinstance(value, (str, bytes, Mapping)) or not isinstance(value, Sequence):
+                raise TypeError(f"{label}: expected a list, got {type(value).__name__}")
+        count = len(completions)
+        if len(prompts) != count:
+            raise ValueError(f"{len(prompts)} prompts for {count} completions")
+        for label, values in (("prompt", prompts), ("completion", completions)):
+            for index, value in enumerate(values):
+                if not isinstance(value, (str, list, tuple)):
+                    raise TypeError(
+                        f"{label} {index}: expected a string or a list of messages, "
+                        f"got {type(value).__name__}"
+                    )
+        used = [*(columns if self.columns is None else self.columns), self.ground_truth_column]
+        for name in dict.fromkeys(n for n in used if n is not None and n in columns):
+            if name in _TRL_KEYWORDS:
+                continue
+            value = columns[name]
+            if isinstance(value, (str, bytes, Mapping)) or not hasattr(value, "__len__"):
+                raise TypeError(
+                    f"dataset column {name!r}: expected one value per completion (a list), "
+                    f"got {type(value).__name__}"
+                )
+            if len(value) != count:
+                raise ValueError(
+                    f"dataset column {name!r}: {len(value)} values for {count} completions"
+                )
 
     def _rewards(
         self, batch: _Batch, results: list[ItemResult], hooks: dict[str, Any]
@@ -235,7 +272,9 @@ class TRLReward(_RemoteReward):
         completion_ids: Sequence[Any] | None = None,
         **kwargs: Any,
     ) -> list[float | None]:
-        # on_error="none" never raises: any failure is None for the items it hit, logged.
+        # Caller bugs raise; with on_error="none" any other failure is None for the items it
+        # hit, logged.
+        self._check_call(prompts, completions, kwargs)
         try:
             batch = self._prepare(prompts, completions, kwargs)
             to_send = batch.to_send
@@ -274,6 +313,7 @@ class SyncTRLReward(_RemoteReward):
         completion_ids: Sequence[Any] | None = None,
         **kwargs: Any,
     ) -> list[float | None]:
+        self._check_call(prompts, completions, kwargs)
         try:
             batch = self._prepare(prompts, completions, kwargs)
             to_send = batch.to_send

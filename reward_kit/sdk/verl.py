@@ -24,9 +24,10 @@ __all__ = ["RemoteComputeScore", "compute_score_fn"]
 
 class RemoteComputeScore:
     """A picklable ``compute_score`` (verl ships reward functions to Ray workers); each process
-    opens its own connection pool on first use. Built from an :class:`EvaluatorClient`, it takes
-    the client's settings; a custom ``transport`` is not carried to other processes (they use
-    httpx's default one).
+    opens its own connection pool on first use. Built from an :class:`EvaluatorClient` (or a
+    ``ClientConfig``), it takes the client's settings, and passing ``auth``, ``timeout`` or
+    ``max_retries`` as well is a TypeError; a custom ``transport`` is not carried to other
+    processes (they use httpx's default one).
 
     A failed evaluation raises its typed error: verl has no "no reward" value, and a made-up
     score would silently train on an error. Pass ``on_error=<float>`` to choose a fallback
@@ -48,6 +49,14 @@ class RemoteComputeScore:
         if isinstance(url, EvaluatorClient):
             url = url.config
         if isinstance(url, ClientConfig):
+            given = {"auth": auth, "timeout": timeout, "max_retries": max_retries}
+            ignored = [name for name, value in given.items() if value is not None]
+            if ignored:
+                # They would be silently dropped: the client's own settings are used.
+                raise TypeError(
+                    f"{', '.join(ignored)}: not accepted with an EvaluatorClient or ClientConfig, "
+                    "which carries its own; set them on the client, or pass a URL"
+                )
             self.config = url
         else:
             self.config = build_config(url, auth=auth, timeout=timeout, max_retries=max_retries)

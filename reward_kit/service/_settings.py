@@ -57,6 +57,10 @@ def _env(name: str, parse: Callable[[str], Any]) -> dict[str, Any]:
     return {"env": name, "parse": parse}
 
 
+# Deadline of a function that sets none (`rk serve` and `rk eval`).
+DEFAULT_TIMEOUT = 30.0
+
+
 @dataclass(frozen=True, kw_only=True)
 class ServeSettings:
     """Everything ``rk-serve`` can be told. Construct directly in code, or :meth:`resolve`.
@@ -69,7 +73,7 @@ class ServeSettings:
     host: str = field(default="127.0.0.1", metadata=_env("RK_HOST", str))
     port: int = field(default=8000, metadata=_env("RK_PORT", _int))
     workers: int | None = field(default=None, metadata=_env("RK_WORKERS", _int))
-    timeout: float = field(default=30.0, metadata=_env("RK_TIMEOUT", _positive_float))
+    timeout: float = field(default=DEFAULT_TIMEOUT, metadata=_env("RK_TIMEOUT", _positive_float))
     max_timeout: float = field(default=300.0, metadata=_env("RK_MAX_TIMEOUT", _positive_float))
     max_body_bytes: int = field(default=16 * 1024 * 1024, metadata=_env("RK_MAX_BODY_BYTES", _int))
     max_batch_items: int = field(default=10_000, metadata=_env("RK_MAX_BATCH_ITEMS", _int))

@@ -5,6 +5,7 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 import os
 import subprocess
 import sys
@@ -13,11 +14,12 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 
 from reward_kit._errors import AuthenticationError, ConfigurationError
-from reward_kit.sdk import AsyncEvaluatorClient, EvaluatorClient
-from reward_kit.sdk.auth import ApiKey, NoAuth, default_credential
+from reward_kit.sdk import AsyncEvaluatorClient, EvaluatorClient, trl_reward
+from reward_kit.sdk.auth import ApiKey, NoAuth, default_credential, from_profile
 from reward_kit.sdk.verl import compute_score_fn
 from reward_kit.service import create_app
 
@@ -180,3 +182,171 @@ def test_explicit_auth_wins(server: str, monkeypatch: pytest.MonkeyPatch) -> Non
         assert client.functions()
     with pytest.raises(TypeError, match="auth=True"):
         EvaluatorClient(server, auth=True)  # type: ignore[arg-type]
+
+
+# -- the implicit credential goes only where it cannot be read on the way ----------------------
+
+NO_FILE = {"RK_API_KEY": KEY, "RK_AUTH_FILE": "/nonexistent/auth.ini"}
+
+
+def sends(credential: httpx.Auth | None) -> str | None:
+    """The Authorization header a credential puts on a request (None: no credential)."""
+    if credential is None:
+        return None
+    request = httpx.Request("GET", "https://evaluator.example.com/health")
+    next(credential.auth_flow(request))
+    value = request.headers.get("authorization")
+    return None if value is None else str(value)
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "https://evaluator.example.com",
+        "https://10.0.0.5:8443/base",
+        "http://127.0.0.1:8000",
+        "http://127.42.0.9:8000",
+        "http://[::1]:8000",
+        "http://localhost:8000/",
+        "http://LOCALHOST:8000",
+    ],
+)
+def test_the_default_credential_goes_to_https_and_loopback(
+    url: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    with caplog.at_level(logging.WARNING, logger="reward_kit.sdk"):
+        assert sends(default_credential(NO_FILE, url=url)) == f"Bearer {KEY}"
+    assert caplog.records == []
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "http://evaluator.internal:8000",
+        "http://10.0.0.5:8000",
+        "http://localhost.evil.example:8000",
+        "http://127.0.0.1.nip.io:8000",
+        "http://[2001:db8::1]:8000",
+    ],
+)
+def test_not_to_plain_http_elsewhere_and_says_how_to_send_it(
+    url: str, caplog: pytest.LogCaptureFixture, leak_guard: LeakGuard
+) -> None:
+    leak_guard.add(KEY)
+    with caplog.at_level(logging.WARNING, logger="reward_kit.sdk"):
+        assert default_credential(NO_FILE, url=url) is None
+    (record,) = caplog.records
+    assert record.levelno == logging.WARNING
+    assert "pass auth= explicitly" in record.getMessage()
+    assert "RK_API_KEY" in record.getMessage()
+    # Without a URL (the old call) nothing is checked.
+    assert sends(default_credential(NO_FILE)) == f"Bearer {KEY}"
+
+
+def _recording() -> tuple[httpx.MockTransport, list[str | None]]:
+    sent: list[str | None] = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        sent.append(request.headers.get("authorization"))
+        return httpx.Response(200, json={"functions": []})
+
+    return httpx.MockTransport(handler), sent
+
+
+def test_clients_hold_back_the_default_credential_on_plain_http(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture, leak_guard: LeakGuard
+) -> None:
+    leak_guard.add(KEY)
+    monkeypatch.setenv("RK_API_KEY", KEY)
+    transport, sent = _recording()
+    remote = "http://evaluator.internal:8000"
+    with caplog.at_level(logging.WARNING, logger="reward_kit.sdk"):
+        with EvaluatorClient(remote, transport=transport) as client:
+            assert client.config.auth is None
+            client.functions()
+        assert trl_reward(remote, function="f").config.auth is None
+        scorer = compute_score_fn(remote, function="f")
+        assert scorer.config.auth is None
+
+        async def run() -> None:
+            async with AsyncEvaluatorClient(remote) as client:
+                assert client.config.auth is None
+
+        asyncio.run(run())
+    assert len([r for r in caplog.records if "pass auth= explicitly" in r.getMessage()]) == 4
+    # An explicit auth= is always honoured, whatever the scheme and host.
+    with EvaluatorClient(remote, auth=KEY, transport=transport) as client:
+        client.functions()
+    with EvaluatorClient("https://evaluator.internal", transport=transport) as client:
+        client.functions()
+    assert sent == [None, f"Bearer {KEY}", f"Bearer {KEY}"]
+
+
+def test_a_profile_url_scopes_its_credential(
+    home: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    ini = write_ini(
+        home / "auth.ini",
+        f"""
+        [default]
+        type = api-key
+        api_key = {KEY}
+        url = http://evaluator.internal:8000/team
+
+        [lab]
+        type = api-key
+        api_key = {LAB_KEY}
+        url = https://lab.example.com
+        """,
+    )
+    env = {"RK_AUTH_FILE": str(ini)}
+    inside = [
+        "http://evaluator.internal:8000/team",
+        "http://evaluator.internal:8000/team/",
+        "http://EVALUATOR.internal:8000/team/v1",
+    ]
+    outside = [
+        "http://evaluator.internal:8000/teamwork",
+        "http://evaluator.internal:8001/team",
+        "https://evaluator.internal:8000/team",
+        "http://evaluator.internal.evil.example:8000/team",
+        "http://127.0.0.1:8000/team",
+        "https://evaluator.example.com",
+    ]
+    with caplog.at_level(logging.WARNING, logger="reward_kit.sdk"):
+        # Its own URL even over plain http: the profile says where the credential belongs.
+        for url in inside:
+            assert sends(default_credential(env, url=url)) == f"Bearer {KEY}", url
+        for url in outside:
+            assert default_credential(env, url=url) is None, url
+    assert caplog.records == []  # another evaluator's profile is skipped quietly
+    lab = {**env, "RK_AUTH_PROFILE": "lab"}
+    assert sends(default_credential(lab, url="https://lab.example.com/v1")) == f"Bearer {LAB_KEY}"
+    # Not lab's URL: the next sources are asked (here [default], which is for its own URL).
+    assert default_credential(lab, url="https://prod.example.com") is None
+    assert (
+        sends(default_credential(lab, url="http://evaluator.internal:8000/team")) == f"Bearer {KEY}"
+    )
+    # Passed explicitly, a profile is sent wherever it is told.
+    assert sends(from_profile("lab", path=ini)) == f"Bearer {LAB_KEY}"
+
+
+@pytest.mark.parametrize(
+    ("value", "message"),
+    [
+        ("evaluator.internal", "expected an http"),
+        ("ftp://evaluator.internal", "expected an http"),
+        ("https://user:pa55word-x@evaluator.internal", "must not hold a user or password"),
+        ("https://evaluator.internal/?x=1", "expected no query"),
+    ],
+)
+def test_a_bad_profile_url_is_a_clear_error(home: Path, value: str, message: str) -> None:
+    ini = write_ini(
+        home / "auth.ini", f"[default]\ntype = api-key\napi_key = {KEY}\nurl = {value}\n"
+    )
+    env = {"RK_AUTH_FILE": str(ini)}
+    with pytest.raises(ConfigurationError, match=rf"\[default\]: url: {message}") as caught:
+        default_credential(env, url="https://evaluator.internal")
+    assert "pa55word-x" not in str(caught.value)
+    with pytest.raises(ConfigurationError, match="url: "):
+        from_profile(path=ini)

@@ -61,13 +61,14 @@ def test_printed_fake_verdicts_do_not_count() -> None:
     assert result.score == 0.0
 
 
-def test_a_hanging_test_keeps_the_verdicts_before_it() -> None:
+def test_a_hanging_test_fails_alone() -> None:
+    """Each test has its own time budget: the tests after a hanging one still run."""
     code = "def f():\n    while True:\n        pass"
     tests = ["assert 1 == 1", "f()", "assert 2 == 2"]
     result = code_execution_reward(say(code), ground_truth={"tests": tests}, timeout_per_run=2)
-    assert [m.score for m in result.metrics.values()] == [1.0, 0.0, 0.0]
-    assert "no verdict" in result.metrics["test_1"].reason
-    assert "limit" in result.metrics["test_1"].reason  # CPU or wall clock, whichever first
+    assert [m.score for m in result.metrics.values()] == [1.0, 0.0, 1.0]
+    reason = result.metrics["test_1"].reason
+    assert "timeout" in reason or "CPU time limit" in reason, reason  # whichever comes first
 
 
 def test_code_ground_truth_must_be_usable() -> None:

@@ -161,7 +161,7 @@ def test_processes_a_test_leaves_behind_are_ended_before_the_next_test() -> None
         "        time.sleep(60)\n"
         "        os._exit(0)\n"
         "def others():\n"
-        "    mine = (1, os.getpid(), os.getppid())\n"
+        "    mine = (1, 2, os.getpid(), os.getppid())  # init, harness, test, solution\n"
         "    return [p for p in os.listdir('/proc') if p.isdigit() and int(p) not in mine]\n"
     )
     tests = ["spawn()", "assert others() == [], others()"]

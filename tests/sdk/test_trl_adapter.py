@@ -430,8 +430,55 @@ def test_item_failures_are_logged_once_per_call(
     assert "function_error x2" in record.getMessage()
 
 
+CALLER_BUGS = [
+    pytest.param({"prompts": ["p"], "completions": ["a", "b"]}, ValueError,
+                 "1 prompts for 2 completions", id="length-mismatch"),
+    pytest.param({"prompts": "p", "completions": ["a"]}, TypeError,
+                 "prompts: expected a list, got str", id="prompts-a-string"),
+    pytest.param({"prompts": ["p"], "completions": {"a": 1}}, TypeError,
+                 "completions: expected a list, got dict", id="completions-a-dict"),
+    pytest.param({"prompts": ["p", "q"], "completions": ["a", 7]}, TypeError,
+                 "completion 1: expected a string or a list of messages, got int", id="int"),
+    pytest.param({"prompts": ["p", "q"], "completions": ["a", "b"], "solution": ["x"]},
+                 ValueError, "dataset column 'solution': 1 values for 2 completions",
+                 id="short-ground-truth-column"),
+    pytest.param({"prompts": ["p", "q"], "completions": ["a", "b"], "level": [1, 2, 3]},
+                 ValueError, "dataset column 'level': 3 values for 2 completions",
+                 id="long-column"),
+    pytest.param({"prompts": ["p", "q"], "completions": ["a", "b"], "level": 3}, TypeError,
+                 "dataset column 'level': expected one value per completion", id="scalar"),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(("call_kwargs", "error", "message"), CALLER_BUGS)
+@pytest.mark.parametrize("on_error", ["none", "raise"])
 @pytest.mark.parametrize("mode", ["sync", "async"])
-def test_mismatched_prompts_and_completions_never_raise_with_none(mode: str) -> None:
-    assert call(mocked(mode, ok_batch), prompts=["p"], completions=["a", "b"]) == [None, None]
-    with pytest.raises(ValueError, match="1 prompts for 2 completions"):
-        call(mocked(mode, ok_batch, on_error="raise"), prompts=["p"], completions=["a", "b"])
+def test_caller_bugs_raise_whatever_on_error_says(
+    mode: str, on_error: str, call_kwargs: dict[str, Any], error: type[Exception], message: str
+) -> None:
+    # A bug in the training script is not an evaluator failure: None rewards would hide it
+    # for a whole run. Nothing is sent.
+    sent: list[httpx.Request] = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        sent.append(request)
+        return ok_batch(request)
+
+    with pytest.raises(error, match=message):
+        call(mocked(mode, handler, on_error=on_error), **{"completion_ids": None, **call_kwargs})
+    assert sent == []
+
+
+@pytest.mark.parametrize("mode", ["sync", "async"])
+def test_trainer_keywords_are_not_checked_as_columns(mode: str) -> None:
+    hooks = Hooks()
+    rewards = call(
+        mocked(mode, ok_batch),
+        prompts=["p", "q"],
+        completions=["a", "bb"],
+        completion_ids=[[1], [2, 3]],
+        trainer_state=object(),
+        log_metric=hooks.log_metric,
+        log_extra=hooks.log_extra,
+    )
+    assert rewards == [0.01, 0.02]

@@ -154,8 +154,8 @@ def test_swallowed_deadlines_are_timeouts_in_a_batch(server: LiveServer) -> None
     assert all(r["result"] is None for r in results if r["status"] == "timeout")
     assert all(r["result"]["score"] == 1.0 for r in results if r["status"] == "ok")
     # Deadlines of 1 s (and a hard one of 2.5 s): the async reward that lingers for ~5 s after
-    # its cancellation is not waited for.
-    assert elapsed < 4.5, elapsed
+    # its cancellation is not waited for (waiting would take 6 s; the rest is a busy machine).
+    assert elapsed < 5.5, elapsed
 
 
 def test_workers_are_replaced_and_none_leak(server: LiveServer) -> None:

@@ -173,7 +173,7 @@ def test_a_task_the_pool_never_kills_is_a_timeout_from_the_watchdog() -> None:
             assert outcome.error is not None
             assert "the pool was restarted" in outcome.error["message"]
             # hard deadline 2 s + SAFETY_GRACE 2 s (+ the watchdog's tick and a busy machine)
-            assert 3.5 < elapsed < 8, elapsed
+            assert 3.5 < elapsed < 15, elapsed
             assert (await running.run([GOOD]))[0].status == "ok"
             # The stuck worker was stopped with the old pool, not leaked.
             await wait_for_workers(2, exclude=frozenset(before), others=others)
