@@ -128,3 +128,22 @@ def rk_serve(*args: str, env: dict[str, str] | None = None) -> Iterator[str]:
     finally:
         process.send_signal(signal.SIGTERM)
         process.wait(timeout=30)
+
+
+def error_of(response: Any, status: int, code: str) -> str:
+    """The message of a JSON error answer, after checking its status, shape and code."""
+    assert response.status_code == status, response.text
+    body = response.json()
+    assert set(body) == {"error"}, body
+    assert body["error"]["code"] == code, body
+    return body["error"]["message"]  # type: ignore[no-any-return]
+
+
+def metric(text: str, name: str, **labels: str) -> float:
+    """One sample's value from Prometheus exposition text (0.0 when absent)."""
+    for line in text.splitlines():
+        if line.startswith((name + "{", name + " ")) and all(
+            f'{k}="{v}"' in line for k, v in labels.items()
+        ):
+            return float(line.rsplit(" ", 1)[1])
+    return 0.0

@@ -14,7 +14,7 @@ from typing import Any
 import httpx
 import pytest
 
-from ..conftest import FIXTURES, rk_serve
+from ..conftest import FIXTURES, metric, rk_serve
 from .conftest import FakeJudge
 
 REWARDS = str(FIXTURES / "rewards_builtins_served.py")
@@ -24,15 +24,6 @@ TOWER = "$\\boxed{9^{9^{9^{9^{9}}}}}$"
 
 def say(text: str) -> list[dict[str, Any]]:
     return [{"role": "user", "content": "q"}, {"role": "assistant", "content": text}]
-
-
-def metric(text: str, name: str, **labels: str) -> float:
-    for line in text.splitlines():
-        if line.startswith((name + "{", name + " ")) and all(
-            f'{k}="{v}"' in line for k, v in labels.items()
-        ):
-            return float(line.rsplit(" ", 1)[1])
-    return 0.0
 
 
 def test_builtins_served_by_rk_serve(fake_judge: FakeJudge) -> None:

@@ -26,7 +26,7 @@ from reward_kit.service import Call, Engine, ServeSettings, create_app
 from reward_kit.service._outcome import Item
 from reward_kit.service._wire import MAX_JSON_DEPTH
 
-from ..conftest import FIXTURES, rk_serve
+from ..conftest import FIXTURES, error_of, rk_serve
 
 REWARDS = str(FIXTURES / "service_rewards.py")
 MESSAGES = [{"role": "user", "content": "2+2?"}, {"role": "assistant", "content": "4"}]
@@ -49,14 +49,6 @@ def client() -> Iterator[TestClient]:
     settings = ServeSettings(targets=(REWARDS,), workers=1, timeout=10)
     with TestClient(create_app(settings=settings), raise_server_exceptions=False) as client:
         yield client
-
-
-def error_of(response: Any, status: int, code: str) -> str:
-    assert response.status_code == status, response.text
-    body = response.json()
-    assert set(body) == {"error"}, body
-    assert body["error"]["code"] == code, body
-    return body["error"]["message"]  # type: ignore[no-any-return]
 
 
 def test_the_audited_body_is_small() -> None:

@@ -13,7 +13,7 @@ from fastapi.testclient import TestClient
 from reward_kit.service import ServeSettings, create_app
 from reward_kit.service._observability import JsonFormatter, _ContextFilter
 
-from ..conftest import HOSTILE
+from ..conftest import HOSTILE, metric
 
 KEY = "obs-key-0123456789abcdef"
 AUTH = {"Authorization": f"Bearer {KEY}"}
@@ -25,15 +25,6 @@ def client() -> Iterator[TestClient]:
     settings = ServeSettings(targets=(HOSTILE,), workers=1, api_keys=(f"metrics-test {KEY}",))
     with TestClient(create_app(settings=settings)) as client:
         yield client
-
-
-def metric(text: str, name: str, **labels: str) -> float:
-    for line in text.splitlines():
-        if line.startswith((name + "{", name + " ")) and all(
-            f'{k}="{v}"' in line for k, v in labels.items()
-        ):
-            return float(line.rsplit(" ", 1)[1])
-    return 0.0
 
 
 def test_metrics_are_behind_auth(client: TestClient) -> None:

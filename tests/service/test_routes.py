@@ -12,6 +12,8 @@ from fastapi.testclient import TestClient
 
 from reward_kit.service import ServeSettings, create_app
 
+from ..conftest import error_of
+
 REWARDS = str(Path(__file__).parent.parent / "fixtures" / "service_rewards.py")
 MESSAGES = [{"role": "user", "content": "2+2?"}, {"role": "assistant", "content": "4"}]
 
@@ -33,14 +35,6 @@ def client() -> Iterator[TestClient]:
 def seen(response: Any) -> dict[str, Any]:
     assert response.status_code == 200, response.text
     return json.loads(response.json()["reason"])  # type: ignore[no-any-return]
-
-
-def error_of(response: Any, status: int, code: str) -> str:
-    assert response.status_code == status, response.text
-    body = response.json()
-    assert set(body) == {"error"}, body
-    assert body["error"]["code"] == code, body
-    return body["error"]["message"]  # type: ignore[no-any-return]
 
 
 def test_health_and_functions(client: TestClient) -> None:
