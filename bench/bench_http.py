@@ -30,9 +30,8 @@ sys.path.insert(0, os.path.dirname(__file__))
 from _common import ROOT, RUNS, free_port, median_of, rk_serve, serving, table
 
 from reward_kit import load_functions
+from reward_kit.engine import evaluate_item, parse_batch, parse_item
 from reward_kit.sdk import EvaluatorClient
-from reward_kit.service._outcome import evaluate_item
-from reward_kit.service._wire import parse_batch, parse_item
 
 APPS = ROOT / "bench" / "apps"
 REWARDS = str(APPS / "trivial_rewards.py")
@@ -148,7 +147,11 @@ def batch_cost() -> list[str]:
         return statistics.median(times)
 
     with rk_serve(REWARDS) as url, httpx.Client(timeout=60) as client:
-        reply = client.post(f"{url}/batch_evaluate/exact_match_inline", content=body).json()
+        reply = client.post(
+            f"{url}/batch_evaluate/exact_match_inline",
+            content=body,
+            headers={"content-type": "application/json"},
+        ).json()
         inline, _ = median_of(lambda: server_ms(client, f"{url}/batch_evaluate/exact_match_inline"))
         pooled, _ = median_of(lambda: server_ms(client, f"{url}/batch_evaluate/exact_match"))
         with EvaluatorClient(url) as sdk:

@@ -32,9 +32,8 @@ from typing import Any
 sys.path.insert(0, os.path.dirname(__file__))
 from _common import ROOT, RUNS, table
 
+from reward_kit.engine import Call, Engine, Item, default_workers
 from reward_kit.rewards import humaneval_problems, humaneval_reward, math_verify_reward
-from reward_kit.service._engine import Call, Engine, default_workers
-from reward_kit.service._outcome import Item
 
 CASES = ROOT.parent / "shared" / "data" / "math_verify_cases.jsonl"
 EXAMPLES = 5  # differing math cases listed
@@ -317,7 +316,9 @@ def humaneval() -> list[str]:
         f"The {len(problems)} canonical solutions (all score 1.0). The baseline is the same "
         "`humaneval_reward` called sequentially in this process; every item still runs in its "
         "own bubblewrap sandbox, so the pool's gain is overlapping sandbox start-ups and test "
-        "runs across cores. There is no TRL counterpart: `trl.rewards` has no code-execution "
+        "runs across cores. Inside, `check` runs in a verdict process that never runs the "
+        "solution's code, each `candidate(...)` a round trip answered with plain data "
+        "(docs/sandbox.md). There is no TRL counterpart: `trl.rewards` has no code-execution "
         "reward.",
         "",
         table(

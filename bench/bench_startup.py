@@ -34,7 +34,7 @@ QUICKSTART = "examples/quickstart/rewards.py"
 BIN = Path(sys.executable).parent
 KEY = "bench-key-0123456789abcdef"
 MB = 1024 * 1024
-# Lambda quotas (reward_kit/deploy/_lambda.py): direct zip upload, and unzipped with layers.
+# Lambda quotas (deploy/artifacts/_lambda_zip.py): direct zip upload, and unzipped with layers.
 ZIPPED_LIMIT = 50 * MB
 UNZIPPED_LIMIT = 250 * MB
 

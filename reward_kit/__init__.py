@@ -8,6 +8,10 @@
 1.0
 """
 
+# Upstream's module path reward_kit.reward_function is imported first, so that the decorator
+# bound next is what the name means on the package (importing a submodule later does not
+# rebind it). reward_kit.RewardFunction stays the decorator's class: docs/compat.md.
+from . import reward_function as _upstream  # noqa: F401
 from ._errors import (
     AuthenticationError,
     ConfigurationError,
@@ -17,6 +21,7 @@ from ._errors import (
     FunctionError,
     FunctionRequired,
     InvalidRequest,
+    InvalidResponse,
     LoadError,
     MalformedJSON,
     MissingDependency,
@@ -44,6 +49,7 @@ __all__ = [
     "FunctionError",
     "FunctionRequired",
     "InvalidRequest",
+    "InvalidResponse",
     "LoadError",
     "MalformedJSON",
     "Message",

@@ -6,6 +6,8 @@ import dataclasses
 import inspect
 import math
 import numbers
+import types
+import typing
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -33,6 +35,9 @@ class CallSignature:
 
     accepted: frozenset[str]
     var_keyword: bool
+    # ``ground_truth`` is annotated ``List[Message]`` (or Optional of it): coerce it like
+    # ``messages`` (as upstream reward-kit does).
+    ground_truth_messages: bool = False
 
     @classmethod
     def of(cls, func: Callable[..., Any], qualname: str) -> CallSignature:
@@ -60,16 +65,54 @@ class CallSignature:
             and p is not first
         )
         var_keyword = any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params)
-        return cls(accepted=accepted, var_keyword=var_keyword)
+        truth = next((p for p in params if p.name == "ground_truth" and p.name in accepted), None)
+        return cls(
+            accepted=accepted,
+            var_keyword=var_keyword,
+            ground_truth_messages=truth is not None and _is_message_list(_hint(func, truth)),
+        )
 
     def accepts(self, name: str) -> bool:
         return self.var_keyword or name in self.accepted
+
+    def ground_truth(self, value: Any) -> tuple[bool, Any]:
+        """Whether to pass ``ground_truth``, and as what.
+
+        A function that names it always gets it; one with only ``**kwargs`` gets it only when
+        there is one, so ``kwargs`` holds just what the caller gave and can be forwarded.
+        """
+        if "ground_truth" not in self.accepted and not (self.var_keyword and value is not None):
+            return False, None
+        if self.ground_truth_messages and value is not None:
+            value = coerce_messages(value, "ground_truth")
+        return True, value
 
     def select(self, kwargs: Mapping[str, Any]) -> dict[str, Any]:
         """Keep only the keyword arguments the function names (all of them with ``**kwargs``)."""
         if self.var_keyword:
             return dict(kwargs)
         return {k: v for k, v in kwargs.items() if k in self.accepted}
+
+
+def _hint(func: Callable[..., Any], param: inspect.Parameter) -> Any:
+    """The parameter's annotation, resolved when it is a string (``from __future__ import
+    annotations``); an unresolvable one is left as the string (and so coerces nothing)."""
+    if not isinstance(param.annotation, str):
+        return param.annotation
+    try:
+        return typing.get_type_hints(func).get(param.name, param.annotation)
+    except Exception:  # NameError, TypeError...: whatever the annotation's code raises
+        return param.annotation
+
+
+def _is_message_list(annotation: Any) -> bool:
+    """``List[Message]``, ``list[Message]`` or ``Sequence[Message]``, optionally ``| None``."""
+    if typing.get_origin(annotation) in (typing.Union, types.UnionType):
+        arms = [a for a in typing.get_args(annotation) if a is not type(None)]
+        return len(arms) == 1 and _is_message_list(arms[0])
+    return typing.get_origin(annotation) in (list, Sequence) and typing.get_args(annotation) == (
+        Message,
+    )
 
 
 def format_validation_error(error: ValidationError, prefix: str = "") -> str:

@@ -21,7 +21,8 @@ into the same class (:func:`error_from_response`).
     │   ├── FunctionError               500 function_error
     │   ├── WorkerCrashed               500 crashed
     │   └── EvaluationTimeout           504 timeout
-    └── EvaluatorUnavailable            503 unavailable
+    ├── EvaluatorUnavailable            503 unavailable
+    └── InvalidResponse                 502 invalid_response      (SDK: an unreadable answer)
 """
 
 from __future__ import annotations
@@ -37,6 +38,7 @@ __all__ = [
     "FunctionError",
     "FunctionRequired",
     "InvalidRequest",
+    "InvalidResponse",
     "LoadError",
     "MalformedJSON",
     "MissingDependency",
@@ -227,6 +229,14 @@ class EvaluatorUnavailable(RewardKitError):
 
     status_code = 503
     code = "unavailable"
+
+
+class InvalidResponse(RewardKitError):
+    """The evaluator (or something in front of it) answered what no reward-kit server sends:
+    a body that is not JSON, results missing or repeated. Raised by the SDK."""
+
+    status_code = 502
+    code = "invalid_response"
 
 
 _BY_STATUS: dict[int, type[RewardKitError]] = {

@@ -67,7 +67,13 @@ class RewardFunction(Generic[R]):
                 "contain only letters, digits, '_', '.' and '-'"
             )
         if mode not in ("pointwise", "batch"):
-            raise ValueError(f"mode must be 'pointwise' or 'batch', got {mode!r}")
+            hint = (
+                "; upstream reward-kit's RewardFunction(mode='local'|'remote') is "
+                "reward_kit.reward_function.RewardFunction"
+                if mode in ("local", "remote", "fireworks_hosted")
+                else ""
+            )
+            raise ValueError(f"mode must be 'pointwise' or 'batch', got {mode!r}{hint}")
         self.mode: Mode = mode
         if timeout is not None and (
             isinstance(timeout, bool)
@@ -81,7 +87,8 @@ class RewardFunction(Generic[R]):
             getattr(func, "__call__", None)  # noqa: B004 - callable instances with async __call__
         )
         if isolation is None:
-            isolation = "inline" if self.is_async else "process"
+            # Async rewards get a loop of their own (engine/_loops.py), never the server's.
+            isolation = "thread" if self.is_async else "process"
         if isolation not in ("process", "thread", "inline"):
             raise ValueError(
                 f"isolation must be 'process', 'thread' or 'inline', got {isolation!r}"
@@ -134,8 +141,10 @@ class RewardFunction(Generic[R]):
         else:
             first = coerce_messages(messages)
         call_kwargs = self.signature.select(kwargs)
-        if self.signature.accepts("ground_truth"):
-            call_kwargs["ground_truth"] = ground_truth
+        call_kwargs.pop("ground_truth", None)  # only the real one, never a kwarg of that name
+        passed, truth = self.signature.ground_truth(ground_truth)
+        if passed:
+            call_kwargs["ground_truth"] = truth
         if self.mode == "batch" and "ground_truths" in self.signature.accepted:
             call_kwargs["ground_truths"] = ground_truth
         if self.setup is not None:

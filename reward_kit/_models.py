@@ -6,7 +6,9 @@ import math
 from collections.abc import Iterator
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic_core import PydanticCustomError
+from typing_extensions import Self
 
 __all__ = [
     "EvaluateResult",
@@ -46,7 +48,39 @@ class _DictAccess:
         return iter(self.keys())
 
 
-class FunctionCall(BaseModel):
+class _MessageAccess(_DictAccess):
+    """Read a message (or a tool call in it) like the dict it came from: ``m["content"]``,
+    ``m.get("name")``, ``"tool_calls" in m``, ``dict(m)``, as well as by attribute.
+
+    Upstream reward-kit handed raw dicts to functions whose ``messages`` were not annotated
+    ``List[Message]``, so code written for it indexes messages. The keys are those of that
+    dict: the fields that were given (even as None) or have a non-None default, plus unknown
+    extra fields; so ``"tool_calls" in m`` is false for a plain text message, as for the dict.
+    Read-only: a message is not mutated through ``m[key] = ...``.
+    """
+
+    def keys(self) -> list[str]:
+        given = self.model_fields_set  # type: ignore[attr-defined]
+        fields = [
+            k
+            for k in type(self).model_fields  # type: ignore[attr-defined]
+            if k in given or getattr(self, k) is not None
+        ]
+        return fields + list(self.__pydantic_extra__ or ())  # type: ignore[attr-defined]
+
+    def __contains__(self, key: object) -> bool:
+        return key in self.keys()
+
+    def __getitem__(self, key: str) -> Any:
+        if key in self:
+            return getattr(self, key)
+        raise KeyError(key)
+
+    def __len__(self) -> int:
+        return len(self.keys())
+
+
+class FunctionCall(_MessageAccess, BaseModel):  # type: ignore[misc]  # dict-like __iter__
     """The function part of an OpenAI tool call; ``arguments`` is usually a JSON string."""
 
     model_config = ConfigDict(extra="allow")
@@ -55,7 +89,7 @@ class FunctionCall(BaseModel):
     arguments: str | dict[str, Any] = ""
 
 
-class ToolCall(BaseModel):
+class ToolCall(_MessageAccess, BaseModel):  # type: ignore[misc]
     """An OpenAI chat tool call."""
 
     model_config = ConfigDict(extra="allow")
@@ -65,11 +99,13 @@ class ToolCall(BaseModel):
     function: FunctionCall
 
 
-class Message(BaseModel):
+class Message(_MessageAccess, BaseModel):  # type: ignore[misc]
     """One chat message in OpenAI format. Unknown fields (``reasoning_content``...) are kept.
+    It reads like a dict too (``m["content"]``, ``m.get("role")``), see ``_MessageAccess``.
 
-    >>> Message(role="assistant", content="42").text
-    '42'
+    >>> m = Message(role="assistant", content="42")
+    >>> m.text, m["content"], "tool_calls" in m
+    ('42', '42', False)
     """
 
     model_config = ConfigDict(extra="allow")
@@ -80,6 +116,17 @@ class Message(BaseModel):
     tool_calls: list[ToolCall] | None = None
     tool_call_id: str | None = None
     function_call: FunctionCall | None = None
+
+    @classmethod
+    def model_validate(cls, obj: Any, *args: Any, **kwargs: Any) -> Self:
+        # Upstream's Message.model_validate says "Role is required" for a dict without one;
+        # code matching that text keeps working. The constructor keeps pydantic's wording.
+        if isinstance(obj, dict) and "role" not in obj:
+            missing = PydanticCustomError("missing", "Role is required")
+            raise ValidationError.from_exception_data(
+                cls.__name__, [{"type": missing, "loc": ("role",), "input": obj}]
+            )
+        return super().model_validate(obj, *args, **kwargs)
 
     @property
     def text(self) -> str:
@@ -100,6 +147,11 @@ class MetricResult(_DictAccess, BaseModel):  # type: ignore[misc]  # dict-like _
     reason: str = ""
     is_score_valid: bool = True
 
+    @field_validator("score")
+    @classmethod
+    def _finite(cls, value: float) -> float:
+        return _require_finite(value, "score")
+
 
 class StepOutput(_DictAccess, BaseModel):  # type: ignore[misc]
     """A per-step reward for multi-turn rollouts (maps to an assistant turn)."""
@@ -108,6 +160,11 @@ class StepOutput(_DictAccess, BaseModel):  # type: ignore[misc]
     base_reward: float
     metrics: dict[str, Any] = Field(default_factory=dict)
     reason: str | None = None
+
+    @field_validator("base_reward")
+    @classmethod
+    def _finite(cls, value: float) -> float:
+        return _require_finite(value, "base_reward")
 
 
 class EvaluateResult(_DictAccess, BaseModel):  # type: ignore[misc]
@@ -127,8 +184,12 @@ class EvaluateResult(_DictAccess, BaseModel):  # type: ignore[misc]
     @field_validator("score")
     @classmethod
     def _finite(cls, value: float) -> float:
-        # NaN and infinities are not JSON and poison a training batch's mean: reject them here
-        # rather than let them travel as a silent null.
-        if not math.isfinite(value):
-            raise ValueError(f"score must be a finite number, got {value!r}")
-        return value
+        return _require_finite(value, "score")
+
+
+def _require_finite(value: float, name: str) -> float:
+    # NaN and infinities are not JSON and poison a training batch's mean: reject them (in
+    # metrics too) rather than let them travel as a silent null marked valid.
+    if not math.isfinite(value):
+        raise ValueError(f"{name} must be a finite number, got {value!r}")
+    return value

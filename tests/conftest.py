@@ -24,9 +24,6 @@ HOSTILE = str(FIXTURES / "hostile.py")
 QUICKSTART = str(ROOT / "examples" / "quickstart" / "rewards.py")
 
 
-pytest_plugins = ["tests._strict_skips"]
-
-
 def require_integration(*tools: str, modules: tuple[str, ...] = (), reason: str = "") -> None:
     """Skip (or, under RK_REQUIRE_INTEGRATION=1 as in CI, fail) when system tools or Python
     modules are missing."""

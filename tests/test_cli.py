@@ -9,11 +9,15 @@ import subprocess
 import sys
 from pathlib import Path
 
+import click
 import httpx
 import pytest
 from click.testing import CliRunner
 
+from reward_kit import ConfigurationError
 from reward_kit.cli import cli
+from reward_kit.cli._serve import serve_command
+from reward_kit.service import ServeSettings
 
 from .conftest import HOSTILE, QUICKSTART, ROOT, free_port, wait_for_health
 
@@ -184,3 +188,89 @@ def test_rk_serve_stops_with_one_line_when_a_setup_fails() -> None:
     assert "error: reward functions failed to start" in result.stderr
     assert "missing.bin" in result.stderr
     assert "Traceback" not in result.stderr
+
+
+# --- rk serve's options are generated from ServeSettings ---
+
+SETTINGS = [s for s in ServeSettings.describe() if s.flag is not None]
+
+
+def test_rk_serve_help_shows_every_setting_with_its_variable_and_default() -> None:
+    result = CliRunner().invoke(cli, ["serve", "--help"], terminal_width=1000)
+    assert result.exit_code == 0, result.output
+    lines = result.output.splitlines()
+    for spec in SETTINGS:
+        line = next((x for x in lines if x.lstrip().startswith(f"{spec.flag} ")), None)
+        assert line is not None, spec.flag
+        assert f"env {spec.env}]" in line, line
+        assert f"[default: {spec.shown};" in line, line
+    # The variables without a flag are listed too.
+    for spec in ServeSettings.describe():
+        if spec.flag is None and spec.kind != "arguments":
+            assert f"{spec.env}: {spec.help}" in result.output
+            assert f"[default: {spec.shown}]" in result.output
+
+
+def _from_flags(args: list[str]) -> object:
+    """The settings ``rk serve ARGS`` would run with, or "refused"."""
+    try:
+        with serve_command.make_context("serve", ["t.py", *args]) as ctx:
+            return ServeSettings.resolve(ctx.params, {})
+    except (click.UsageError, ConfigurationError):
+        return "refused"
+
+
+def _from_environment(variable: str, value: str) -> object:
+    try:
+        return ServeSettings.resolve({"targets": ("t.py",)}, {variable: value})
+    except ConfigurationError:
+        return "refused"
+
+
+# Values, good and bad, each setting's flag and variable must treat alike.
+_SAMPLES = {
+    "INTEGER": ["100", "0", "-3", "x", "2.5"],
+    "SECONDS": ["45", "0.5", "0", "-1", "inf", "nan", "x"],
+    "LEVEL": ["debug", "loud"],
+    "FORMAT": ["json", "xml"],
+    "MODE,...": ["api-key,mtls", "api-key, sso"],
+    "HOST,...": ["rk.internal,*.corp.example", "https://rk.internal"],
+    "IP,...": ["10.0.0.1,10.0.0.0/8", "proxy"],
+}
+
+
+def _cases() -> list[tuple[str, list[str], str, str]]:
+    """(id, flag arguments, variable, variable value) per setting and sample."""
+    cases = []
+    for spec in SETTINGS:
+        assert spec.flag is not None
+        if spec.kind == "switch":
+            pairs = [([spec.flag], "true"), ([f"--no-{spec.flag[2:]}"], "false")]
+        elif spec.kind == "flag":
+            pairs = [([spec.flag], "yes")]
+        elif spec.kind == "repeat":
+            pairs = [([spec.flag, "a=1,b", spec.flag, "c"], f"a=1,b{spec.separator}c")]
+            if spec.separator == ",":
+                pairs = [([spec.flag, "a", spec.flag, "b"], "a,b")]
+        else:
+            samples = _SAMPLES.get(spec.metavar, ["a.example", "GLOB_*"])
+            pairs = [([spec.flag, value], value) for value in samples]
+        cases += [(" ".join(args), args, spec.env, v) for args, v in pairs]
+    return cases
+
+
+@pytest.mark.parametrize(
+    ("args", "variable", "value"), [c[1:] for c in _cases()], ids=[c[0] for c in _cases()]
+)
+def test_a_flag_and_its_variable_accept_and_refuse_the_same_values(
+    args: list[str], variable: str, value: str
+) -> None:
+    # Before, flags had their own types: --timeout 0 or --header-timeout -1 were taken while
+    # RK_TIMEOUT=0 was refused.
+    assert _from_flags(args) == _from_environment(variable, value)
+
+
+def test_a_bad_flag_value_is_one_clear_line() -> None:
+    result = CliRunner().invoke(cli, ["serve", "t.py", "--header-timeout", "0"])
+    assert result.exit_code == 2
+    assert "Invalid value for '--header-timeout': must be a positive number" in result.output

@@ -17,7 +17,9 @@ MESSAGES = [{"role": "assistant", "content": "4"}]
 @pytest.fixture(scope="module")
 def client() -> Iterator[TestClient]:
     settings = ServeSettings(targets=(REWARDS,), workers=1, timeout=12)
-    with TestClient(create_app(settings=settings), raise_server_exceptions=False) as client:
+    with TestClient(
+        create_app(settings=settings), base_url="http://localhost", raise_server_exceptions=False
+    ) as client:
         yield client
 
 

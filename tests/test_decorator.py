@@ -190,7 +190,7 @@ def test_async_functions() -> None:
         return {"score": float(messages[-1].text == ground_truth)}
 
     assert slow.is_async
-    assert slow.isolation == "inline"
+    assert slow.isolation == "thread"  # its own loop thread, never the server's loop
     result = asyncio.run(slow(ASSISTANT, "4"))
     assert isinstance(result, EvaluateResult)
     assert result.score == 1.0

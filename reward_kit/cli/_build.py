@@ -2,11 +2,26 @@
 
 from __future__ import annotations
 
+import dataclasses
+from collections.abc import Mapping
 from pathlib import Path
+from typing import Any, Literal
 
 import click
 
+from ..deploy import AUTH_MODES, ArtifactKind
+
 __all__ = ["build_command"]
+
+
+class _Printer:
+    """The file list and warnings, on stderr (stdout keeps what was written)."""
+
+    def step(self, message: str) -> None:
+        if message.startswith("WARNING"):
+            click.secho(message, err=True, fg="red", bold=True)
+        else:
+            click.echo(message, err=True)
 
 
 def _read_requirements(path: str | None) -> tuple[str, ...]:
@@ -21,7 +36,7 @@ def _read_requirements(path: str | None) -> tuple[str, ...]:
 @click.option(
     "--format",
     "kind",
-    type=click.Choice(["docker", "lambda-zip"]),
+    type=click.Choice([kind.value for kind in ArtifactKind]),
     default="docker",
     show_default=True,
     help="A Docker build context (+ docker-compose.yml), or an AWS Lambda zip.",
@@ -30,7 +45,7 @@ def _read_requirements(path: str | None) -> tuple[str, ...]:
 @click.option("--name", default="evaluator", show_default=True, help="Image / bundle name.")
 @click.option(
     "--auth",
-    type=click.Choice(["api-key", "google-iam", "aws-iam", "mtls", "none"]),
+    type=click.Choice(AUTH_MODES),
     default="api-key",
     show_default=True,
 )
@@ -48,6 +63,18 @@ def _read_requirements(path: str | None) -> tuple[str, ...]:
     show_default=True,
     help="CPU of the target (pip platform of the wheels).",
 )
+@click.option(
+    "--include",
+    multiple=True,
+    metavar="PATH",
+    help="Bundle exactly these files/folders/globs (with the reward files) instead of every "
+    "sibling .py file. [default: [build] include in reward-kit.toml]",
+)
+@click.option(
+    "--sandbox/--no-sandbox",
+    default=None,
+    help="docker: install bubblewrap for the code rewards. [default: when a target uses them]",
+)
 def build_command(
     sources: tuple[str, ...],
     kind: str,
@@ -57,35 +84,61 @@ def build_command(
     requirements: str | None,
     base_image: str | None,
     wheelhouse: bool,
-    architecture: str,
+    architecture: Literal["x86_64", "arm64"],  # click.Choice checked it
+    include: tuple[str, ...],
+    sandbox: bool | None,
 ) -> None:
     """Build deploy artifacts for reward SOURCES (file.py, file.py:fn, pkg.mod:fn) into --out.
 
+    Lists your files that went in and warns about any that look like secrets.
+
     Example: rk build rewards.py --format lambda-zip --out build/
     """
-    from ..deploy import DeploySpec
-    from ..deploy._context import build_docker_context
-    from ..deploy._lambda import build_lambda_zip
+    from ..deploy import (
+        DeploySpec,
+        build_artifacts,
+        load_config,
+        report_artifacts,
+        resolve_deploy,
+    )
 
+    # --include and --sandbox win over [build] in reward-kit.toml.
+    flags = {"include": include, "sandbox": sandbox}
+    options = resolve_deploy(None, flags=flags, config=load_config()).options
+    build = dataclasses.replace(
+        options.build_options(), base_image=base_image, wheelhouse=wheelhouse,
+        architecture=architecture,
+    )  # fmt: skip
     spec = DeploySpec(
         name=name,
         sources=sources,
         auth=auth,  # type: ignore[arg-type]  # click.Choice checked it
         requirements=_read_requirements(requirements),
     )
-    target = Path(out)
-    if kind == "docker":
-        artifacts = build_docker_context(
-            spec, target, base_image=base_image, wheelhouse=wheelhouse, architecture=architecture
+    artifact = ArtifactKind(kind)
+    artifacts = build_artifacts(spec, artifact, Path(out), build)
+    report_artifacts(artifacts, artifact, _Printer())
+    if artifact is ArtifactKind.DOCKER:
+        _describe_context(artifacts.docker_context, artifacts.extra)
+    else:
+        _describe_zip(artifacts.lambda_zip, artifacts.extra)
+
+
+def _describe_context(context: Path | None, extra: Mapping[str, Any]) -> None:
+    click.echo(f"wrote {context} (Dockerfile, wheels, app)")
+    click.echo(f"wrote {extra['compose_file']}")
+    click.echo(f"build: docker build -t {extra['image']} {context}")
+    if extra["sandbox"]:
+        click.echo(
+            "sandbox: the image has bubblewrap for the code rewards; the container needs "
+            "user namespaces and an unmasked /proc (docs/deploy.md, 'Code rewards in a "
+            "container')"
         )
-        click.echo(f"wrote {artifacts.docker_context} (Dockerfile, wheels, app)")
-        click.echo(f"wrote {artifacts.extra['compose_file']}")
-        click.echo(f"build: docker build -t {artifacts.extra['image']} {artifacts.docker_context}")
-        return
-    artifacts = build_lambda_zip(spec, target, architecture=architecture)
-    extra = artifacts.extra
+
+
+def _describe_zip(bundle: Path | None, extra: Mapping[str, Any]) -> None:
     click.echo(
-        f"wrote {artifacts.lambda_zip} ({extra['zipped_bytes'] / 2**20:.1f} MB zipped, "
+        f"wrote {bundle} ({extra['zipped_bytes'] / 2**20:.1f} MB zipped, "
         f"{extra['unzipped_bytes'] / 2**20:.1f} MB unzipped); handler {extra['handler']}, "
         f"runtime {extra['runtime']}, {extra['architecture']}"
     )

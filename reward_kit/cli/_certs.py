@@ -28,7 +28,7 @@ def init_command(
     force: bool,
 ) -> None:
     """Create DIRECTORY/ca.pem, server.pem and NAME.pem, each with a -key.pem (mode 0600)."""
-    from ..service.auth._pki import init_certificates
+    from ..service.auth import init_certificates
 
     made = init_certificates(
         directory,

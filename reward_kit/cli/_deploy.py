@@ -7,18 +7,20 @@
 from __future__ import annotations
 
 import json
+import os
 from collections.abc import Callable, Mapping
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
+from ..deploy import AUTH_MODES, TARGET_NAMES
 from ._common import load_targets
 
-__all__ = ["deploy_group"]
+if TYPE_CHECKING:
+    from ..deploy import ResolvedDeploy
 
-TARGET_NAMES = ("local", "gcp-cloud-run", "aws-lambda")
-AUTH_NAMES = ("api-key", "google-iam", "aws-iam", "mtls", "none")
+__all__ = ["deploy_group"]
 
 
 class DefaultGroup(click.Group):
@@ -33,10 +35,27 @@ class DefaultGroup(click.Group):
 
 
 class _Printer:
-    """Shows each step as it happens, on stderr (stdout keeps the result)."""
+    """Shows each step as it happens, on stderr (stdout keeps the result); warnings in red."""
 
     def step(self, message: str) -> None:
+        if message.startswith("WARNING"):
+            click.secho(f"!! {message}", err=True, fg="red", bold=True)
+            return
         click.secho(f"-> {message}", err=True, fg="cyan")
+
+
+class _Reserved(click.ParamType):  # type: ignore[type-arg]
+    """A non-negative integer, or ``none`` for no reservation."""
+
+    name = "N|none"
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
+        text = str(value).strip().lower()
+        if text == "none":
+            return "none"
+        if not text.isdigit():
+            self.fail(f"{value!r} is not a whole number or none", param, ctx)
+        return int(text)
 
 
 def _where(function: Callable[..., Any]) -> Callable[..., Any]:
@@ -55,21 +74,36 @@ def _where(function: Callable[..., Any]) -> Callable[..., Any]:
     return function
 
 
-def _options(target: str | None, config_path: str | None, flags: Mapping[str, Any]) -> tuple[
-    str, dict[str, Any]
+def _resolve(target: str | None, config_path: str | None, flags: Mapping[str, Any]) -> tuple[
+    str, ResolvedDeploy
 ]:  # fmt: skip
-    from ..deploy._config import load_config, merge_options
+    """The target's options: flags (and -o) > reward-kit.toml > environment > defaults."""
+    from ..deploy import load_config, resolve_deploy
 
     if target is None:
         raise click.UsageError("--target is required (local, gcp-cloud-run or aws-lambda)")
-    config = load_config(target, path=Path(config_path) if config_path else None)
-    extra = dict(flags)
-    for item in extra.pop("extra", ()) or ():
+    named = dict(flags)
+    overrides = _overrides(named.pop("extra", ()) or ())
+    config = load_config(path=Path(config_path) if config_path else None)
+    # Errors name each option as it was typed: --invoker, --aws-allow-arn...
+    labels = {p.name: p.opts[0] for p in click.get_current_context().command.params if p.name}
+    resolved = resolve_deploy(
+        target, flags=named, overrides=overrides, config=config, environ=os.environ, labels=labels
+    )
+    return target, resolved
+
+
+def _overrides(items: tuple[str, ...]) -> dict[str, str]:
+    """``-o KEY=VALUE`` pairs; the value is text, parsed by the option's type later."""
+    overrides: dict[str, str] = {}
+    for item in items:
         key, sep, value = item.partition("=")
         if not sep or not key:
             raise click.BadParameter(f"{item!r} is not KEY=VALUE", param_hint="--option")
-        extra.setdefault(key.replace("-", "_"), value)
-    return target, merge_options(config, extra)
+        if key in overrides:
+            raise click.BadParameter(f"-o {key} is given twice", param_hint="--option")
+        overrides[key] = value
+    return overrides
 
 
 @click.group("deploy", cls=DefaultGroup, context_settings={"help_option_names": ["-h", "--help"]})
@@ -85,8 +119,26 @@ def deploy_group() -> None:
 @deploy_group.command("up")
 @click.argument("sources", nargs=-1, required=True)
 @click.option("--name", help="Service / function name (2-50 of a-z, 0-9, -).")
-@click.option("--auth", type=click.Choice(AUTH_NAMES), help="Auth mode. [default: api-key]")
+@click.option("--auth", type=click.Choice(AUTH_MODES), help="Auth mode. [default: api-key]")
+@click.option(
+    "--allow-unauthenticated",
+    is_flag=True,
+    default=None,
+    help="With --auth none on gcp-cloud-run / aws-lambda: yes, anyone on the internet may call it.",
+)
 @click.option("--requirements", type=click.Path(dir_okay=False, exists=True), help="pip file.")
+@click.option(
+    "--include",
+    multiple=True,
+    metavar="PATH",
+    help="Bundle exactly these files/folders/globs (with the reward files) instead of every "
+    "sibling .py file.",
+)
+@click.option(
+    "--sandbox/--no-sandbox",
+    default=None,
+    help="Install bubblewrap for the code rewards. [default: when a target uses them]",
+)
 @click.option("--dry-run", is_flag=True, help="Build artifacts and write plan.json; call no API.")
 @click.option("--out", type=click.Path(file_okay=False), help="Artifacts folder [build/NAME].")
 @click.option(
@@ -98,7 +150,8 @@ def deploy_group() -> None:
     "--invoker",
     "invokers",
     multiple=True,
-    help="Who may call: serviceAccount:EMAIL (google-iam) or an IAM ARN (aws-iam).",
+    help="Who may call: serviceAccount:EMAIL (google-iam) or an IAM ARN (aws-iam); refused with "
+    "api-key and none.",
 )
 @click.option("--rotate-key", is_flag=True, default=None, help="api-key: make a new key.")
 @click.option("--memory", help="Cloud Run: 512Mi, 1Gi... Lambda: MB (128-10240).")
@@ -110,10 +163,17 @@ def deploy_group() -> None:
 @click.option(
     "--ingress", type=click.Choice(["all", "internal", "internal-and-cloud-load-balancing"])
 )
-@click.option("--service-account", help="gcp-cloud-run: runtime service account email.")
+@click.option(
+    "--service-account",
+    help="gcp-cloud-run: runtime service account. [default: rk-NAME@PROJECT, made with no roles]",
+)
 @click.option("--repository", help="gcp-cloud-run: Artifact Registry repository [reward-kit].")
 @click.option("--image", help="gcp-cloud-run: deploy this image instead of building one.")
-@click.option("--reserved-concurrency", type=int, help="aws-lambda: reserved executions.")
+@click.option(
+    "--reserved-concurrency",
+    type=_Reserved(),
+    help="aws-lambda: executions reserved and capped, or none. [default: 10]",
+)
 @click.option(
     "--aws-allow-arn",
     "aws_allowed_arns",
@@ -132,26 +192,21 @@ def up_command(sources: tuple[str, ...], name: str | None, auth: str | None,
 
     Example: rk deploy rewards.py --target gcp-cloud-run --name math --project my-proj
     """
-    from ..deploy import DeploySpec
-    from ..deploy._runner import get_target, prebuilt_artifacts, run_deploy
+    from ..deploy import DeploySpec, get_target, prebuilt_artifacts, run_deploy
 
-    target_name, options = _options(target, config_path, flags)
-    name = name or options.pop("name", None)
+    target_name, resolved = _resolve(target, config_path, flags)
+    defaults = resolved.defaults
+    name = name or defaults.name
     if not name:
         raise click.UsageError("--name is required (or set name under [deploy] in the config)")
-    auth = auth or options.pop("auth", None) or "api-key"
-    if isinstance(options.get("memory"), str) and str(options["memory"]).isdigit():
-        options["memory"] = int(options["memory"])  # Lambda takes MB; Cloud Run takes "1Gi"
-    if dry_run:
-        options["dry_run"] = True
     spec = DeploySpec(
         name=name,
         sources=sources,
-        auth=auth,  # type: ignore[arg-type]  # DeploySpec validates it
-        requirements=_read_requirements(requirements, options.pop("requirements", None)),
-        options=options,
+        auth=auth or defaults.auth or "api-key",  # type: ignore[arg-type]  # DeploySpec checks it
+        requirements=_read_requirements(requirements, defaults.requirements),
+        options=resolved.options,
     )
-    folder = Path(out or options.get("out") or Path("build") / name)
+    folder = Path(out or defaults.out or Path("build") / name)
     build = prebuilt_artifacts(Path(from_build)) if from_build else None
     result = run_deploy(
         spec, get_target(target_name), _Printer(), out=folder, dry_run=dry_run, build=build,
@@ -163,7 +218,10 @@ def up_command(sources: tuple[str, ...], name: str | None, auth: str | None,
         return
     click.echo(f"deployed {name} to {target_name}")
     click.echo(f"  url:  {result.url}")
-    click.echo(f"  auth: {result.auth}")
+    if result.auth == "none" and target_name != "local":
+        click.secho("  auth: none (PUBLIC: anyone with the URL can call it)", fg="red", bold=True)
+    else:
+        click.echo(f"  auth: {result.auth}")
     key = result.details.get("api_key")
     if key:
         click.echo("  API key (shown once; only its hash is stored in the cloud):")
@@ -172,12 +230,8 @@ def up_command(sources: tuple[str, ...], name: str | None, auth: str | None,
     click.echo(result.sdk_snippet)
 
 
-def _read_requirements(path: str | None, configured: Any) -> tuple[str, ...]:
-    lines: list[str] = []
-    if path is not None:
-        lines = Path(path).read_text().splitlines()
-    elif isinstance(configured, list):
-        lines = [str(item) for item in configured]
+def _read_requirements(path: str | None, configured: tuple[str, ...] | None) -> tuple[str, ...]:
+    lines = Path(path).read_text().splitlines() if path is not None else list(configured or ())
     return tuple(line.strip() for line in lines if line.strip() and not line.startswith("#"))
 
 
@@ -188,10 +242,10 @@ def _read_requirements(path: str | None, configured: Any) -> tuple[str, ...]:
 def status_command(name: str, target: str | None, config_path: str | None, as_json: bool,
                    **flags: Any) -> None:  # fmt: skip
     """Show where deployment NAME runs and whether it is ready."""
-    from ..deploy._runner import get_target
+    from ..deploy import get_target
 
-    target_name, options = _options(target, config_path, flags)
-    status = get_target(target_name).status(name, options)
+    target_name, resolved = _resolve(target, config_path, flags)
+    status = get_target(target_name).status(name, resolved.options)
     if as_json:
         click.echo(json.dumps(dict(status), indent=2, default=str))
         return
@@ -206,10 +260,10 @@ def status_command(name: str, target: str | None, config_path: str | None, as_js
 def delete_command(name: str, target: str | None, config_path: str | None, yes: bool,
                    **flags: Any) -> None:  # fmt: skip
     """Delete deployment NAME and what rk deploy made for it (service, secret, role...)."""
-    from ..deploy._runner import get_target
+    from ..deploy import get_target
 
-    target_name, options = _options(target, config_path, flags)
+    target_name, resolved = _resolve(target, config_path, flags)
     if not yes:
         click.confirm(f"delete {name} from {target_name}?", abort=True)
-    get_target(target_name).delete(name, options, _Printer())
+    get_target(target_name).delete(name, resolved.options, _Printer())
     click.echo(f"deleted {name} from {target_name}")

@@ -19,6 +19,7 @@ import click
 from .._errors import RequestRejected
 from .._extras import require
 from .._function import RewardFunction
+from .._vocabulary import DEFAULT_DEADLINE
 from ._common import load_targets
 
 __all__ = ["eval_command"]
@@ -72,9 +73,7 @@ def eval_command(
     from rich.console import Console
     from rich.progress import Progress
 
-    from ..service._engine import Call, Engine
-    from ..service._outcome import Outcome
-    from ..service._settings import DEFAULT_TIMEOUT
+    from ..engine import Call, Engine, Outcome
 
     functions = load_targets(targets)
     if function_name is not None and function_name not in functions:
@@ -89,7 +88,7 @@ def eval_command(
     rows = _read_rows(Path(data_path))
     plan = _plan(rows, functions, function_name)
     calls = [
-        Call(fn, item, timeout or fn.timeout or DEFAULT_TIMEOUT)
+        Call(fn, item, timeout or fn.timeout or DEFAULT_DEADLINE)
         for fn, item in (step for step in plan.steps if not isinstance(step, str))
     ]
     indices = [i for i, step in enumerate(plan.steps) if not isinstance(step, str)]
@@ -155,8 +154,7 @@ def _plan(
 ) -> _Plan:
     """A row's own ``function`` is used when --function is not given; a row naming another
     function than --function is an invalid row (never silently scored with the other one)."""
-    from ..service._outcome import failure
-    from ..service._wire import parse_item
+    from ..engine import failure, parse_item
 
     plan = _Plan(len(rows))
     default = chosen or (next(iter(functions)) if len(functions) == 1 else None)

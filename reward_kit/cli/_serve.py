@@ -2,98 +2,89 @@
 
 from __future__ import annotations
 
-import asyncio
 import os
-import signal
-import sys
-from typing import Any
+from collections.abc import Callable
+from typing import Any, TypeVar
 
 import click
 
 from .._extras import require
+from ..service import ServeSettings, Setting
 from ._common import load_targets
 
 __all__ = ["serve_command"]
 
+_F = TypeVar("_F", bound=Callable[..., Any])
 _EXAMPLE_BODY = '{"messages": [{"role": "user", "content": "2+2?"}, {"role": "assistant", "content": "4"}], "ground_truth": "4"}'  # noqa: E501
 
 
-@click.command("serve")
-@click.argument("targets", nargs=-1)
-@click.option("--host", help="Address to bind. [default: 127.0.0.1; env RK_HOST]")
-@click.option("--port", type=int, help="Port. [default: 8000; env RK_PORT]")
-@click.option(
-    "--workers",
-    type=int,
-    help="Worker processes [default: one per core]; 0 runs rewards in threads (AWS Lambda).",
-)
-@click.option("--timeout", type=float, help="Default deadline per item, seconds. [default: 30]")
-@click.option("--max-timeout", type=float, help="Largest ?timeout= a request may ask. [300]")
-@click.option("--max-body-bytes", type=int, help="Largest request body. [16 MiB]")
-@click.option("--max-batch-items", type=int, help="Most items in one batch. [10000]")
-@click.option("--max-in-flight", type=int, help="Concurrent requests before 429. [64]")
-@click.option("--memory-limit-mb", type=int, help="Address-space limit per worker (MiB).")
-@click.option("--api-key-file", help="File of API keys ('ID KEY' or 'ID sha256:HEX' lines).")
-@click.option(
-    "--auth",
-    callback=lambda _ctx, _param, value: _split(value),
-    help="Auth modes, comma-separated: api-key, google-iam, aws-iam, mtls. [env RK_AUTH; "
-    "default: api-key when keys are given]",
-)
-@click.option("--google-audience", "google_audiences", multiple=True, help="Accepted ID-token aud.")
-@click.option("--google-certs-url", help="Google signing keys (JWKS or PEM map) URL.")
-@click.option("--google-allow-email", "google_allowed_emails", multiple=True, help="Allowed email.")
-@click.option("--aws-allow-arn", "aws_allowed_arns", multiple=True, help="Allowed caller ARN glob.")
-@click.option("--aws-sts-endpoint", help="STS endpoint to verify tokens with (tests, VPC).")
-@click.option("--aws-server-id", help="Value clients must sign as X-RK-Server-ID.")
-@click.option("--ssl-certfile", help="Server certificate (PEM); turns on HTTPS.")
-@click.option("--ssl-keyfile", help="Server private key (PEM).")
-@click.option("--ssl-ca-certs", help="CA bundle that signs client certificates (mtls).")
-@click.option("--mtls-allow-subject", "mtls_allowed_subjects", multiple=True, help="Subject glob.")
-@click.option("--mtls-allow-uri", "mtls_allowed_uris", multiple=True, help="SAN URI glob.")
-@click.option(
-    "--auth-failure-limit",
-    type=int,
-    help="Failed attempts per address per window before 429 (0 = off). [20]",
-)
-@click.option("--auth-failure-window", type=float, help="Window for --auth-failure-limit, s. [60]")
-@click.option(
-    "--allow-unauthenticated",
-    is_flag=True,
-    default=None,
-    help="Allow a non-loopback bind with no auth (something in front must do it).",
-)
-@click.option(
-    "--log-level",
-    type=click.Choice(["critical", "error", "warning", "info", "debug"]),
-    help="[default: info]",
-)
-@click.option(
-    "--log-format",
-    type=click.Choice(["text", "json"]),
-    help="json: one object per line with request_id and identity. [default: text]",
-)
-@click.option(
-    "--metrics/--no-metrics",
-    default=None,
-    help="Serve Prometheus metrics at /metrics (behind auth). [default: on]",
-)
-@click.option(
-    "--shutdown-grace",
-    type=float,
-    help="Seconds in-flight requests get to finish after SIGTERM. [default: 8]",
-)
+def _parsed(spec: Setting) -> Callable[[click.Context, click.Parameter, str | None], Any]:
+    """A callback that reads a flag's value with its setting's own parser, so a flag and its
+    ``RK_*`` variable accept and refuse the same values (``--timeout 0`` as ``RK_TIMEOUT=0``)."""
+
+    def parse(ctx: click.Context, param: click.Parameter, value: str | None) -> Any:
+        if value is None:
+            return None
+        try:
+            return spec.parse(value)
+        except ValueError as error:
+            raise click.BadParameter(str(error), ctx=ctx, param=param) from None
+
+    return parse
+
+
+def _help(spec: Setting) -> str:
+    where = f"default: {spec.shown}; env {spec.env}" if spec.shown else f"env {spec.env}"
+    return f"{spec.description}  [{where}]"
+
+
+def _parameter(spec: Setting) -> Callable[[_F], _F]:
+    """The click argument or option of one ``ServeSettings`` field."""
+    if spec.kind == "arguments":
+        return click.argument(spec.name, nargs=-1)
+    assert spec.flag is not None
+    # None, not False or (), when a flag is not given: the RK_* variable then applies.
+    common: dict[str, Any] = {"help": _help(spec), "default": None}
+    if spec.kind == "switch":
+        return click.option(f"{spec.flag}/--no-{spec.flag[2:]}", spec.name, **common)
+    if spec.kind == "flag":
+        return click.option(spec.flag, spec.name, is_flag=True, **common)
+    if spec.kind == "repeat":
+        return click.option(spec.flag, spec.name, multiple=True, metavar=spec.metavar, **common)
+    return click.option(
+        spec.flag, spec.name, callback=_parsed(spec), metavar=spec.metavar, **common
+    )
+
+
+def _settings_parameters(command: _F) -> _F:
+    for spec in reversed(ServeSettings.describe()):
+        if spec.flag is not None or spec.kind == "arguments":
+            command = _parameter(spec)(command)
+    return command
+
+
+def _environment_only() -> str:
+    lines = [
+        f"  {spec.env}: {spec.description}  [default: {spec.shown}]"
+        for spec in ServeSettings.describe()
+        if spec.flag is None and spec.kind != "arguments"
+    ]
+    # \b keeps click from rewrapping the lines into one paragraph.
+    return "\b\nOnly in the environment:\n" + "\n".join(lines)
+
+
+@click.command("serve", epilog=_environment_only())
+@_settings_parameters
 def serve_command(targets: tuple[str, ...], **flags: Any) -> None:
     """Serve the reward functions in TARGETS (file.py, file.py:fn, pkg.mod:fn, pkg.mod.fn).
 
-    Every option can also be set as an RK_* environment variable (RK_PORT, RK_WORKERS,
-    RK_API_KEYS, RK_API_KEYS_FILE...); a flag wins over the environment.
+    Every setting is also an RK_* environment variable (RK_PORT, RK_WORKERS, RK_API_KEYS,
+    RK_API_KEYS_FILE...); a flag wins over the environment. docs/http-api.md#settings lists
+    them all.
     """
     require("fastapi", extra="server", feature="rk serve")
-    uvicorn = require("uvicorn", extra="server", feature="rk serve")
-    from ..service import ServeSettings, create_app
-    from ..service._observability import configure_logging
-    from ..service.auth import uvicorn_tls_options
+    require("uvicorn", extra="server", feature="rk serve")
+    from ..service import configure_logging, create_app, run_server
 
     settings = ServeSettings.resolve({"targets": targets, **flags}, os.environ)
     if not settings.targets:
@@ -101,30 +92,7 @@ def serve_command(targets: tuple[str, ...], **flags: Any) -> None:
     configure_logging(level=settings.log_level, fmt=settings.log_format)
     functions = load_targets(settings.targets)
     app = create_app(functions=functions, settings=settings)
-    # Start the workers now, in this process, so a reward that cannot load or set up stops
-    # the command with one clear line instead of a lifespan traceback; the app's lifespan
-    # finds the engine started and owns its shutdown.
-    asyncio.run(app.state.service.engine.start())
-    tls = uvicorn_tls_options(settings)
-    _print_hint(settings, sorted(functions))
-    # uvicorn shuts down gracefully on SIGTERM, then restores this handler and re-raises the
-    # signal: a graceful stop (Cloud Run, docker stop) should end with status 0, not -15.
-    signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
-    uvicorn.run(
-        app,
-        host=settings.host,
-        port=settings.port,
-        log_level=settings.log_level,
-        log_config=None,  # keep the logging configured above (JSON, request ids)
-        timeout_graceful_shutdown=settings.shutdown_grace,
-        **tls,
-    )
-
-
-def _split(value: str | None) -> tuple[str, ...] | None:
-    if value is None:
-        return None
-    return tuple(part.strip() for part in value.split(",") if part.strip())
+    run_server(app, announce=lambda: _print_hint(settings, sorted(functions)))
 
 
 _CURL_AUTH = {
@@ -134,7 +102,9 @@ _CURL_AUTH = {
 }
 
 
-def _print_hint(settings: Any, names: list[str]) -> None:
+def _print_hint(settings: ServeSettings, names: list[str]) -> None:
+    if settings.log_format == "json":  # read by machines: one JSON record per line, no banner
+        return
     host, port = settings.host, settings.port
     scheme = "https" if settings.ssl_certfile else "http"
     base = f"{scheme}://{'127.0.0.1' if host in ('0.0.0.0', '::') else host}:{port}"

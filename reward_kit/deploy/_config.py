@@ -1,10 +1,15 @@
-"""Per-target deploy defaults from ``reward-kit.toml`` or ``[tool.reward-kit]`` in pyproject.toml.
+"""``reward-kit.toml`` (or ``[tool.reward-kit]`` in pyproject.toml): deploy and build defaults.
 
 The file holds defaults such as project, region, memory and concurrency; flags win over it.
-It never holds secrets: a key that looks like one is refused, so nobody is tempted.
+Its values are validated by the target's options model, strictly: TOML has booleans and
+integers, so ``rotate_key = "false"`` is an error rather than a true string. It never holds
+secrets: a key that looks like one is refused, so nobody is tempted. Nor can it make an
+evaluator public: ``allow_unauthenticated`` is a command-line flag only.
 
     # reward-kit.toml
-    [deploy]                 # applies to every target
+    [build]                  # rk build and rk deploy
+    include = ["rewards.py", "helpers/"]   # relative to this file
+    [deploy]                 # applies to every target that takes the option
     auth = "api-key"
     [deploy.gcp-cloud-run]
     project = "my-project"
@@ -16,16 +21,53 @@ from __future__ import annotations
 
 import sys
 from collections.abc import Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from .._errors import ConfigurationError
+from ._options import Given
 
-__all__ = ["CONFIG_FILE", "load_config", "merge_options"]
+__all__ = ["CONFIG_FILE", "DeployConfig", "load_config"]
 
 CONFIG_FILE = "reward-kit.toml"
 # Fragments of option names that would hold key material; such options are refused.
 _SECRET_WORDS = ("secret", "password", "token", "api_key", "apikey", "private_key", "credential")
+# Options only a flag typed on the command line may set: a config file committed to a
+# repository must not make an evaluator public by itself.
+_FLAG_ONLY = ("allow_unauthenticated",)
+_BUILD_KEYS = ("include", "sandbox")
+
+
+@dataclass(frozen=True, kw_only=True)
+class DeployConfig:
+    """The file's ``[build]``, ``[deploy]`` and ``[deploy.TARGET]`` tables, names normalised
+    (``max-instances`` is ``max_instances``); not validated yet: that is the target's model.
+
+    >>> DeployConfig(common={"region": "eu"}, targets={"local": {"port": 9}}).table("local")
+    {'region': 'eu', 'port': 9}
+    """
+
+    origin: Path | None = None
+    build: Mapping[str, Any] = field(default_factory=dict)
+    common: Mapping[str, Any] = field(default_factory=dict)
+    targets: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
+
+    def table(self, target: str) -> dict[str, Any]:
+        """``[deploy]`` overlaid with ``[deploy.TARGET]``."""
+        return {**self.common, **self.targets.get(target, {})}
+
+    def given(self, target: str | None) -> dict[str, Given]:
+        """Every value for ``target`` (None: ``[build]`` only), each with where it was set:
+        ``[deploy.TARGET]`` wins over ``[deploy]``, which wins over ``[build]``."""
+        where = str(self.origin or CONFIG_FILE)
+        tables = [("build", self.build)]
+        if target is not None:
+            tables += [("deploy", self.common), (f"deploy.{target}", self.targets.get(target, {}))]
+        values: dict[str, Given] = {}
+        for name, table in tables:
+            values |= {key: Given(value, f"{where} [{name}]") for key, value in table.items()}
+        return values
 
 
 def _toml_load(path: Path) -> dict[str, Any]:
@@ -60,54 +102,75 @@ def _find(start: Path) -> tuple[Path, dict[str, Any]] | None:
     return None
 
 
-def load_config(
-    target: str, *, path: Path | None = None, start: Path | None = None
-) -> dict[str, Any]:
-    """Defaults for ``target``: the ``[deploy]`` table overlaid with ``[deploy.TARGET]``.
+def _document(path: Path | None, start: Path | None) -> tuple[Path, dict[str, Any]] | None:
+    if path is None:
+        return _find((start or Path.cwd()).resolve())
+    if not path.is_file():
+        raise ConfigurationError(f"config file {path} does not exist")
+    document = _toml_load(path)
+    if path.name == "pyproject.toml":
+        document = document.get("tool", {}).get("reward-kit", {})
+    return path, document
 
-    ``path`` names the file; otherwise the nearest one above ``start`` (default: cwd) is used,
-    and no file at all means no defaults.
 
-    >>> load_config("aws-lambda", start=Path("/"))
-    {}
+def load_config(*, path: Path | None = None, start: Path | None = None) -> DeployConfig:
+    """The config file ``path``, or the nearest one above ``start`` (default: the current
+    folder); no file at all is an empty config.
+
+    >>> load_config(start=Path("/"))
+    DeployConfig(origin=None, build={}, common={}, targets={})
     """
-    if path is not None:
-        if not path.is_file():
-            raise ConfigurationError(f"config file {path} does not exist")
-        document = _toml_load(path)
-        if path.name == "pyproject.toml":
-            document = document.get("tool", {}).get("reward-kit", {})
-        found: tuple[Path, dict[str, Any]] | None = (path, document)
-    else:
-        found = _find((start or Path.cwd()).resolve())
+    found = _document(path, start)
     if found is None:
-        return {}
+        return DeployConfig()
     origin, document = found
-    deploy = document.get("deploy", {})
-    if not isinstance(deploy, dict):
-        raise ConfigurationError(f"{origin}: 'deploy' must be a table")
-    common = {k: v for k, v in deploy.items() if not isinstance(v, dict)}
-    specific = deploy.get(target, {})
-    if not isinstance(specific, dict):
-        raise ConfigurationError(f"{origin}: 'deploy.{target}' must be a table")
-    merged = {**common, **specific}
-    for key in merged:
-        if any(word in key.lower().replace("-", "_") for word in _SECRET_WORDS):
+    deploy = _table(document, "deploy", origin)
+    targets = {}
+    for name, table in deploy.items():
+        if isinstance(table, dict):
+            targets[name] = _checked(table, origin, f"deploy.{name}")
+    common = _checked(
+        {k: v for k, v in deploy.items() if not isinstance(v, dict)}, origin, "deploy"
+    )
+    build = _build(_table(document, "build", origin), origin)
+    return DeployConfig(origin=origin, build=build, common=common, targets=targets)
+
+
+def _table(document: Mapping[str, Any], name: str, origin: Path) -> dict[str, Any]:
+    table = document.get(name, {})
+    if not isinstance(table, dict):
+        raise ConfigurationError(f"{origin}: '{name}' must be a table")
+    return table
+
+
+def _checked(table: Mapping[str, Any], origin: Path, name: str) -> dict[str, Any]:
+    """The table with option names normalised; secrets and flag-only options refused."""
+    for key in table:
+        normal = key.lower().replace("-", "_")
+        if any(word in normal for word in _SECRET_WORDS):
             raise ConfigurationError(
-                f"{origin}: '{key}' looks like a secret; secrets never go in the config file "
-                "(rk deploy makes the API key and keeps it in the cloud's secret store)"
+                f"{origin}: '{key}' in [{name}] looks like a secret; secrets never go in the "
+                "config file (rk deploy makes the API key and keeps it in the cloud's secret store)"
             )
-    return {key.replace("-", "_"): value for key, value in merged.items()}
+        if normal in _FLAG_ONLY:
+            raise ConfigurationError(
+                f"{origin}: '{key}' cannot be set in a config file; a public evaluator takes "
+                "--allow-unauthenticated on the command line"
+            )
+    return {key.replace("-", "_"): value for key, value in table.items()}
 
 
-def merge_options(config: Mapping[str, Any], flags: Mapping[str, Any]) -> dict[str, Any]:
-    """Flags that were given (not None, not empty) win over config defaults.
-
-    >>> merge_options({"region": "eu", "memory": "1Gi"}, {"region": "us", "memory": None})
-    {'region': 'us', 'memory': '1Gi'}
-    """
-    merged = dict(config)
-    for key, value in flags.items():
-        if value is not None and value != ():
-            merged[key] = list(value) if isinstance(value, tuple) else value
-    return merged
+def _build(table: Mapping[str, Any], origin: Path) -> dict[str, Any]:
+    """``[build]``: ``include`` (made absolute, relative to the file) and ``sandbox``."""
+    build = _checked(table, origin, "build")
+    unknown = sorted(set(build) - set(_BUILD_KEYS))
+    if unknown:
+        raise ConfigurationError(
+            f"{origin}: unknown [build] option {unknown[0]!r}; known: {', '.join(_BUILD_KEYS)}"
+        )
+    include = build.get("include")
+    if include is not None:
+        if not isinstance(include, list) or not all(isinstance(i, str) for i in include):
+            raise ConfigurationError(f"{origin}: [build] include must be a list of paths")
+        build["include"] = [str(origin.parent / item) for item in include]
+    return build

@@ -13,8 +13,14 @@ from .._errors import ConfigurationError, InvalidRequest
 from .._extras import require
 from .._function import reward_function
 from .._models import EvaluateResult, Message, MetricResult
-from ..sandbox import Limits, RunResult, Sandbox, SandboxUnavailable
-from ..sandbox._testrun import run_python_tests
+from ..sandbox import (
+    Limits,
+    PreludeFailed,
+    RunResult,
+    Sandbox,
+    SandboxUnavailable,
+    run_python_tests,
+)
 from ._common import completion, metric, result, short
 
 __all__ = ["code_execution_reward", "extract_code", "humaneval_problems", "humaneval_reward"]
@@ -157,9 +163,11 @@ def code_execution_reward(
     (``RK_SANDBOX_MAX_SECONDS``, default 10; ``RK_SANDBOX_MAX_MEMORY_MB``, default 1024).
 
     ground_truth: stdin/stdout cases ``{"test_cases": [{"input": "1 2", "output": "3"}]}``, or
-    assert-style tests ``{"tests": ["assert add(1, 2) == 3", ...]}`` (each test its own item,
-    run in a fresh process after the code, in its namespace; a string is one test); never
-    empty.
+    assert-style tests ``{"tests": ["assert add(1, 2) == 3", ...]}`` (a string is one test);
+    never empty. Each assert test is its own item, run in a process that never runs the
+    response's code: the code's functions answer its calls with plain data (``int``,
+    ``float``, ``str``, ``bool``, ``None``, ``list``, ``tuple``, ``dict``, ``set``; anything
+    else fails the test), its classes give objects compared by identity (docs/sandbox.md).
 
     >>> code_execution_reward([{"role": "assistant", "content": "def add(a, b): return a + b"}],
     ...     ground_truth={"tests": ["assert add(1, 2) == 3"]}).score  # doctest: +SKIP
@@ -206,7 +214,17 @@ def _run_stdio(
     return metrics
 
 
+def _compiles(field: str, source: str) -> None:
+    """Tests are the caller's code: one that cannot compile is an invalid request, not a 0."""
+    try:
+        compile(source, field, "exec")
+    except (SyntaxError, ValueError) as error:
+        raise InvalidRequest(f"{field}: not valid Python: {error}") from None
+
+
 def _run_asserts(sandbox: Sandbox, code: str, tests: list[str]) -> dict[str, MetricResult]:
+    for i, test in enumerate(tests):
+        _compiles(f"ground_truth.tests[{i}]", test)
     verdicts = run_python_tests(sandbox, code, tests, max_total_seconds=_MAX_TOTAL_SECONDS).verdicts
     return {
         f"test_{i}": metric(float(v.passed), short(v.reason, 160)) for i, v in enumerate(verdicts)
@@ -214,7 +232,10 @@ def _run_asserts(sandbox: Sandbox, code: str, tests: list[str]) -> dict[str, Met
 
 
 def _humaneval_program(problem: dict[str, Any], text: str) -> tuple[str, str]:
-    """(the solution, the test): the test calls ``check(entry_point)``."""
+    """(the solution, the test): the test calls ``check(entry_point)``. The solution runs in
+    the model's process; the test, after the prompt, in the verdict process, where only
+    ``entry_point`` is the model's (a completion that redefines the prompt's helpers, e.g.
+    ``poly`` of HumanEval/32, changes nothing the test uses)."""
     prompt, entry = str(problem["prompt"]), str(problem["entry_point"])
     code = extract_code(text) if "```" in text else text
     if re.search(rf"^\s*def\s+{re.escape(entry)}\s*\(", code, re.MULTILINE):
@@ -235,8 +256,10 @@ def humaneval_reward(
     memory_mb: int | None = None,
 ) -> EvaluateResult:
     """HumanEval: prompt + the response (a body, or a whole function, fenced or not) + the
-    problem's ``check`` tests, run in the sandbox; 1.0 only when ``check`` returned (leaving
-    early with ``sys.exit`` or ``os._exit`` fails). Limits as in ``code_execution_reward``.
+    problem's ``check`` tests, run in the sandbox; 1.0 only when ``check`` returned. ``check``
+    runs after the prompt in a process that never runs the response's code; each
+    ``candidate(...)`` is answered by the response's function with plain data (anything else,
+    leaving early, ``sys.exit``, ``os._exit``, fails). Limits as in ``code_execution_reward``.
 
     ground_truth: a HumanEval problem ``{"prompt", "test", "entry_point"}`` (as in
     ``humaneval_problems()``).
@@ -253,8 +276,18 @@ def humaneval_reward(
             "ground_truth: expected a HumanEval problem {prompt, test, entry_point}"
         )
     solution, test = _humaneval_program(ground_truth, completion(messages).text)
+    prompt, entry = str(ground_truth["prompt"]), str(ground_truth["entry_point"])
+    if not entry.isidentifier():
+        raise InvalidRequest(f"ground_truth.entry_point: not a Python name: {entry!r}")
+    for field, source in (("prompt", prompt), ("test", test)):
+        _compiles(f"ground_truth.{field}", source)
     sandbox = _sandbox(timeout_per_run, memory_mb)
-    verdict = run_python_tests(sandbox, solution, [test], max_total_seconds=45).verdicts[0]
+    try:
+        verdict = run_python_tests(
+            sandbox, solution, [test], prelude=prompt, entry_points=[entry], max_total_seconds=45
+        ).verdicts[0]
+    except PreludeFailed as error:
+        raise InvalidRequest(f"ground_truth.prompt: failed in the sandbox: {error}") from None
     why = "all checks passed" if verdict.passed else verdict.reason
     return result(float(verdict.passed), why, {"tests_passed": metric(float(verdict.passed), why)})
 

@@ -9,6 +9,7 @@ from typing import Any
 
 from .._function import RewardFunction, reward_function
 from .._models import EvaluateResult, Message, MetricResult
+from .._vocabulary import DEFAULT_DEADLINE
 
 __all__ = ["combine"]
 
@@ -54,7 +55,7 @@ def combine(
     total = sum(abs(w) for _, w in functions) if normalize else 1.0
     if total == 0:
         raise ValueError("combine: with normalize=True the weights cannot all be 0")
-    budget = timeout or sum(fn.timeout or 30.0 for fn, _ in functions)
+    budget = timeout or sum(fn.timeout or DEFAULT_DEADLINE for fn, _ in functions)
 
     def merge(results: list[EvaluateResult]) -> EvaluateResult:
         metrics: dict[str, MetricResult] = {}

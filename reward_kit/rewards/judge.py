@@ -10,11 +10,8 @@ A request may still choose the rubric and its score range: prompt text, not a se
 from __future__ import annotations
 
 import asyncio
-import email.utils
 import os
-import random
 import re
-import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -24,6 +21,7 @@ import httpx
 from .._errors import ConfigurationError, FunctionError, InvalidRequest
 from .._function import RewardFunction, reward_function
 from .._models import EvaluateResult, Message
+from .._retry import parse_retry_after, retry_delay
 from ._common import check_int, check_number, check_str, kind, metric, result, short
 from .structure import extract_json
 
@@ -92,17 +90,6 @@ def _transcript(messages: list[Message], ground_truth: Any) -> str:
     return "\n\n".join(lines)
 
 
-def _retry_after(response: httpx.Response) -> float | None:
-    value = response.headers.get("retry-after")
-    if value is None:
-        return None
-    try:
-        return min(_MAX_RETRY_AFTER, max(0.0, float(value)))
-    except ValueError:
-        moment = email.utils.parsedate_to_datetime(value)
-        return min(_MAX_RETRY_AFTER, max(0.0, moment.timestamp() - time.time()))
-
-
 async def _complete(
     url: str, headers: dict[str, str], body: dict[str, Any], *, timeout: float, attempts: int
 ) -> str:
@@ -112,7 +99,7 @@ async def _complete(
     problem = ""
     async with httpx.AsyncClient(timeout=timeout) as client:
         for attempt in range(attempts):
-            delay = min(_MAX_BACKOFF, 0.5 * 2**attempt) * (0.5 + random.random())
+            retry_after: float | None = None
             try:
                 response = await client.post(url, json=body, headers=headers)
             except httpx.TransportError as error:
@@ -129,9 +116,12 @@ async def _complete(
                 problem = f"HTTP {response.status_code}: {short(response.text, 200)}"
                 if response.status_code not in _RETRY_STATUS:
                     raise FunctionError(f"the judge endpoint refused the request: {problem}")
-                delay = _retry_after(response) or delay
+                retry_after = parse_retry_after(response.headers.get("retry-after"))
             if attempt + 1 < attempts:
-                await asyncio.sleep(delay)
+                delay = retry_delay(
+                    attempt, base=0.5, maximum=_MAX_BACKOFF, retry_after=retry_after
+                )
+                await asyncio.sleep(min(delay, _MAX_RETRY_AFTER))
     raise FunctionError(f"the judge endpoint failed {attempts} time(s); last: {problem}")
 
 

@@ -30,8 +30,8 @@ from ._common import (
 __all__ = [
     "gsm8k_reward",
     "list_comparison_reward",
-    "math_verify_reward",
     "math_verify_equal",
+    "math_verify_reward",
     "multiple_choice_reward",
 ]
 

@@ -8,5 +8,14 @@
 
 from ._config import Limits, RunResult, RunStatus, SandboxUnavailable
 from ._sandbox import Sandbox
+from ._testrun import PreludeFailed, run_python_tests
 
-__all__ = ["Limits", "RunResult", "RunStatus", "Sandbox", "SandboxUnavailable"]
+__all__ = [
+    "Limits",
+    "PreludeFailed",
+    "RunResult",
+    "RunStatus",
+    "Sandbox",
+    "SandboxUnavailable",
+    "run_python_tests",
+]

@@ -4,7 +4,9 @@ Inside: a read-only /usr (plus the /bin, /lib... links or dirs), /etc/ld.so.cach
 /proc, a read-only /dev with the usual device nodes, sized tmpfs mounts for the work dir, /tmp
 and /dev/shm (an unsized tmpfs would hold as much RAM as the code writes), no network, no
 other host files, an empty environment. Every namespace is new, including a user namespace
-with no capabilities, in which nested user namespaces are disabled.
+with no capabilities, in which nested user namespaces are disabled. Our launcher, not
+bubblewrap's init, is pid 1 (``--as-pid-1``: bubblewrap's init is dumpable, so model code could
+ptrace it), and a seccomp filter (:mod:`._seccomp`) refuses ptrace and SysV IPC.
 """
 
 from __future__ import annotations
@@ -111,13 +113,16 @@ def bwrap_argv(
     disk_bytes: int,
     status_fd: int,
     env: dict[str, str],
+    seccomp_fd: int | None,
 ) -> list[str]:
-    """The bwrap options up to ``--``; ``files`` maps a work-dir name to an fd to copy from."""
+    """The bwrap options up to ``--``; ``files`` maps a work-dir name to an fd to copy from,
+    ``seccomp_fd`` reads the filter's BPF program."""
     args = [
         bwrap,
         "--unshare-all",  # user, pid, net, ipc, uts, cgroup: no network, no host processes
         "--unshare-user",  # explicit, so --disable-userns is accepted
         "--disable-userns",
+        "--as-pid-1",  # the launcher is the sandbox's init (see _launcher.py)
         "--die-with-parent",
         "--new-session",  # no TIOCSTI into a terminal
         "--clearenv",
@@ -125,6 +130,7 @@ def bwrap_argv(
         "sandbox",
         "--json-status-fd",
         str(status_fd),
+        *(["--seccomp", str(seccomp_fd)] if seccomp_fd is not None else []),
         *_system_binds(python),
         "--proc",
         "/proc",

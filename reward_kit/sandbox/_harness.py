@@ -1,36 +1,44 @@
-"""Runs inside the sandbox as ``main.py``: the solution against each test, one verdict each.
+"""Runs inside the sandbox as ``main.py``: the tests against the solution, one verdict each.
 
-Executed by the sandbox's interpreter (``python -E -s -B main.py``), so it imports nothing
-from reward-kit. Files: ``rk_solution.py``, ``rk_tests.json`` (``{"tests": [sources],
-"sweep": bool, "seconds": float}``) and ``rk_nonce`` (32 bytes the host tags lines with).
+Executed by the sandbox's interpreter (``python -E -s -B main.py``); it imports nothing from
+reward-kit, only its siblings ``rk_wire.py`` and ``rk_verdict.py``, before any model code runs.
+Files: ``rk_solution.py``, ``rk_tests.json`` (``{"tests": [sources], "prelude": source,
+"entry_points": [names] | null, "sweep": bool, "seconds": float}``), ``rk_nonce`` (32 bytes the
+host tags lines with) and ``rk_server.py``.
 
-Lines on stdout, each ``<nonce> ...``: ``start`` once this process is set up, before any
-model code runs (the host treats a run without it as a sandbox failure, never as a score);
-``error <why>`` when this process cannot start the solution's process (also a sandbox
-failure); ``setup <why>`` when the solution failed to load; ``<i> pass|fail <why>`` per test;
-``done``.
+Lines on stdout, each ``<nonce> ...``: ``start`` once set up, before any model code runs (the
+host treats a run without it as a sandbox failure, never as a score); ``error <why>`` when the
+solution's process could not be started before any model code ran (a sandbox failure too);
+``setup <why>`` when the solution failed to load; ``<i> pass|fail <why>|invalid <why>`` per
+test; ``done``.
 
-Three kinds of process. This one, the only one that writes to stdout, never runs model code.
-It forks the *solution process*, which zeroes its copy of the nonce, loses stdio, loads the
-solution once (imports and all) and then, one test at a time when told to, forks a *test
-process* that runs the test in a copy of the loaded namespace and reports on its own pipe.
-The solution process relays one line per test back here. So:
+Three kinds of process; model code runs in one only::
 
-* no model code can reach the host's stdout: fds 0-2 are /dev/null and every other fd is
-  closed; this process is not dumpable, so ``/proc/<pid>/fd/1``, ``/proc/<pid>/mem`` and
-  ptrace are denied (bubblewrap's init is not dumpable either);
-* no model code holds the nonce: it is read into one bytearray (never a str or bytes object),
-  zeroed in the solution process before the solution runs, written with ``os.writev``;
-* a test passes only on "pass" sent after the test's code returned; every deadline is kept
-  here, in the process that runs no model code: ``seconds`` to load the solution, then
-  ``seconds`` per test. A test past its deadline fails; the solution process is killed and a
-  fresh one loads the solution for the next test.
+    host ── stdout (nonce-tagged verdicts) ── harness (this: no model code, undumpable)
+                                                │ fork + exec      │ fork, per test
+                                   solution's process       verdict process (no model code,
+                                   (loads the code once)    undumpable): runs the test
+                                         │ fork, per test         │
+                                   test server ◄── call channel ──┘
+                                   (answers calls: plain data only)
 
-Model code can still tamper with its own verdicts (replace what the test calls, find a report
-pipe among its fds and write "pass"), as in any in-process harness; the solution's top-level
-code runs in the process that relays verdicts, so it can forge every test's verdict, as it
-could when it ran again in every test's process. stdin/stdout cases, compared by the host,
-cannot be forged.
+* This process reads the nonce and the tests, deletes their files, and only then starts the
+  *solution's process*: a fresh interpreter (exec), which never held either. It loads the
+  solution and, for each test, forks a *test server* that answers calls on that test's channel.
+* For each test this process forks a *verdict process*: it runs the test's code, where the
+  solution's names stand for calls answered with plain data (see ``_verdict.py``), and
+  reports "pass" or "fail ..." on a pipe that no model process holds. Its verdict depends only
+  on the test's code and the plain values the solution chose to answer.
+* No model code can reach stdout, the verdict pipes or these processes: fds 0-2 of the
+  solution's process are /dev/null and it inherits no other fd; this process and the verdict
+  processes are undumpable (no ptrace, ``/proc/<pid>/fd``, ``/proc/<pid>/mem``); the sandbox's
+  seccomp filter refuses ptrace to all. Model code can stop or kill them (same uid): a test
+  without a verdict fails.
+* Imports here and in the verdict processes read only directories model code cannot write
+  (not the work dir, ``/tmp``, ``/dev/shm``), so a planted ``random.py`` is never imported.
+* Every deadline is kept here: ``seconds`` to load the solution, then ``seconds`` per test. A
+  test past its deadline fails; the solution's process is killed (with everything else of
+  the run) and a fresh one loads the solution for the next test.
 """
 
 import contextlib
@@ -39,18 +47,31 @@ import json
 import os
 import select
 import signal
+import socket
 import sys
 import time
-from typing import Any, NoReturn
+from typing import TYPE_CHECKING, Any, NoReturn
+
+if TYPE_CHECKING:  # inside the sandbox they are files beside this one
+    from . import _solution as rk_server
+    from . import _verdict as rk_verdict
+    from . import _wire as wire
+else:
+    import rk_server
+    import rk_verdict
+    import rk_wire as wire
 
 _PR_SET_DUMPABLE = 4
 _MAX_DETAIL = 300
+_CONTROL_FD = 3
+_UNTRUSTED_DIRS = ("/tmp", "/dev/shm", "/var/tmp")
+_KINDS = {"function": 1, "class": 1, "object": 1, "module": 2, "value": 2}
 
 
-def _undumpable() -> None:
+def _set_dumpable(value: int) -> None:
     libc = ctypes.CDLL(None, use_errno=True)
-    if libc.prctl(_PR_SET_DUMPABLE, 0, 0, 0, 0) != 0:
-        raise OSError(ctypes.get_errno(), "prctl(PR_SET_DUMPABLE, 0) failed")
+    if libc.prctl(_PR_SET_DUMPABLE, value, 0, 0, 0) != 0:
+        raise OSError(ctypes.get_errno(), f"prctl(PR_SET_DUMPABLE, {value}) failed")
 
 
 def _read_nonce() -> bytearray:
@@ -65,6 +86,22 @@ def _read_nonce() -> bytearray:
     return nonce
 
 
+def _trusted_imports_only() -> list[str]:
+    """From now on, import only from directories model code cannot write; the path before."""
+    here = os.path.realpath(os.getcwd())
+
+    def trusted(path: str) -> bool:
+        real = os.path.realpath(path)
+        if any(real == d or real.startswith(d + "/") for d in (here, *_UNTRUSTED_DIRS)):
+            return False
+        return os.geteuid() == 0 or not os.access(real, os.W_OK)
+
+    before = list(sys.path)
+    sys.path[:] = [path for path in sys.path if path and trusted(path)]
+    sys.path_importer_cache.clear()
+    return before
+
+
 def _say(nonce: bytearray, text: str) -> None:
     os.writev(1, [nonce, b" " + text.encode(errors="replace") + b"\n"])
 
@@ -77,105 +114,6 @@ def _clean(text: str) -> str:
     return " ".join(text.split())[:_MAX_DETAIL]
 
 
-# --- the solution process and its test processes (model code runs here) -------------------
-
-
-def _isolate(nonce: bytearray, keep: tuple[int, ...]) -> None:
-    """Before model code: no nonce, no stdio of the host, no fds but ``keep``."""
-    for i in range(len(nonce)):
-        nonce[i] = 0
-    null = os.open(os.devnull, os.O_RDWR)
-    for fd in (0, 1, 2):
-        os.dup2(null, fd)
-    low = 3
-    for fd in sorted(keep):
-        os.closerange(low, fd)
-        low = fd + 1
-    os.closerange(low, 1 << 16)
-
-
-def _test_process(namespace: dict[str, Any], test: str, index: int, report: int) -> NoReturn:
-    write, exit_now = os.write, os._exit  # the test may replace os.write or os._exit
-    try:
-        try:
-            exec(compile(test, f"test_{index}", "exec"), namespace)
-            message = "pass"
-        except BaseException as error:  # SystemExit too: leaving early is no pass
-            message = "fail " + _describe(error)
-        write(report, message[:_MAX_DETAIL].encode(errors="replace"))
-    finally:
-        exit_now(0)
-
-
-def _run_test(
-    calls: Any, namespace: dict[str, Any], test: str, index: int, inherited: tuple[int, int]
-) -> str:
-    """Fork a process for one test; its verdict: 'pass' or 'fail ...'."""
-    read, report = calls.pipe()
-    try:
-        pid = calls.fork()
-    except OSError as error:
-        calls.close(read)
-        calls.close(report)
-        return "fail could not start a process for the test: " + _describe(error)
-    if pid == 0:
-        calls.close(read)
-        for fd in inherited:  # the solution process's pipes to the harness
-            calls.close(fd)
-        _test_process(namespace, test, index, report)
-    calls.close(report)
-    _, status = calls.waitpid(pid, 0)
-    # A process the test forked may hold the write end open: read without waiting for EOF.
-    calls.set_blocking(read, False)
-    try:
-        data = calls.read(read, 4 * _MAX_DETAIL)
-    except BlockingIOError:
-        data = b""
-    calls.close(read)
-    message = _clean(data.decode(errors="replace"))
-    if os.WIFSIGNALED(status):
-        return "fail killed by " + _signal_name(os.WTERMSIG(status))
-    code = os.WEXITSTATUS(status)
-    if code == 0 and (message == "pass" or message.startswith("fail ")):
-        return message
-    return f"fail the code ended its process (exit code {code}) before the test finished"
-
-
-class _Calls:
-    """The os functions the solution process needs, taken before the solution can replace
-    them (``os.write = ...`` at its top level)."""
-
-    def __init__(self) -> None:
-        self.pipe, self.fork, self.close, self.waitpid = os.pipe, os.fork, os.close, os.waitpid
-        self.set_blocking, self.read, self.write = os.set_blocking, os.read, os.write
-        self.exit = os._exit
-
-
-def _solution_process(
-    solution: str, tests: list[str], start: int, relay: int, control: int
-) -> NoReturn:
-    calls = _Calls()
-    try:
-        namespace = {"__name__": "__main__", "__builtins__": __builtins__}
-        try:
-            exec(compile(solution, "solution.py", "exec"), namespace)
-        except BaseException as error:  # SystemExit too: leaving early is no pass
-            calls.write(relay, ("setup " + _clean(_describe(error)) + "\n").encode())
-            tests = []
-        else:
-            calls.write(relay, b"loaded\n")
-        for index in range(start, len(tests)):
-            if calls.read(control, 1) != b"g":  # the harness is done with us
-                break
-            verdict = _run_test(calls, namespace, tests[index], index, (relay, control))
-            calls.write(relay, f"{index} {verdict}\n".encode(errors="replace"))
-    finally:
-        calls.exit(0)
-
-
-# --- this process: deadlines and verdict lines (no model code runs here) --------------------
-
-
 def _signal_name(number: int) -> str:
     try:
         name = signal.Signals(number).name
@@ -185,15 +123,52 @@ def _signal_name(number: int) -> str:
     return name + hint.get(name, "")
 
 
+def _how(status: int) -> str:
+    if os.WIFSIGNALED(status):
+        return "killed by " + _signal_name(os.WTERMSIG(status))
+    return f"exit code {os.WEXITSTATUS(status)}"
+
+
+def _only_fds(keep: dict[int, int]) -> None:
+    """In a child, before it runs anything else: stdio on /dev/null, then exactly ``keep``
+    (fd: the number it gets), every other fd closed."""
+    null = os.open(os.devnull, os.O_RDWR)
+    moved = {os.dup(fd): target for fd, target in keep.items()}
+    for fd in (0, 1, 2):
+        os.dup2(null, fd)
+    for fd, target in moved.items():
+        os.dup2(fd, target)  # inheritable: it survives exec
+    low = 3
+    for fd in sorted(keep.values()):
+        os.closerange(low, fd)
+        low = fd + 1
+    os.closerange(low, 1 << 16)
+
+
+# --- leftovers: the run's other processes --------------------------------------------------
+
+
 def _in_own_pid_namespace(enabled: bool) -> bool:
-    """Only in the sandbox's own PID namespace (this process pid 2 under bubblewrap's init)
+    """Only in the sandbox's own PID namespace (this process pid 2 under the sandbox's init)
     does ending "every other process" mean this run's processes alone."""
     return enabled and os.getpid() == 2 and os.getppid() == 1
 
 
+def _living() -> list[int]:
+    """Processes that are not zombies (a zombie holds no CPU or memory; its parent reaps it)."""
+    pids = []
+    for name in os.listdir("/proc"):
+        if name.isdigit():
+            with contextlib.suppress(OSError), open(f"/proc/{name}/stat", "rb") as handle:
+                data = handle.read()
+                if data[data.rfind(b")") + 2 :][:1] not in (b"Z", b"X"):
+                    pids.append(int(name))
+    return pids
+
+
 def _sweep(enabled: bool, spare: int) -> None:
     """End whatever a test (or the solution's top level) left running, so it cannot use the
-    next tests' CPU, memory or process slots; ``spare`` is the solution process (0: none)."""
+    next tests' CPU, memory or process slots; ``spare`` is the solution's process (0: none)."""
     if not _in_own_pid_namespace(enabled):
         return
     if not spare:
@@ -211,130 +186,273 @@ def _sweep(enabled: bool, spare: int) -> None:
         time.sleep(0.001)
 
 
-def _living() -> list[int]:
-    """Processes that are not zombies (a zombie holds no CPU or memory; its parent reaps it)."""
-    pids = []
-    for name in os.listdir("/proc"):
-        if name.isdigit():
-            with contextlib.suppress(OSError), open(f"/proc/{name}/stat", "rb") as handle:
-                data = handle.read()
-                if data[data.rfind(b")") + 2 :][:1] not in (b"Z", b"X"):
-                    pids.append(int(name))
-    return pids
+def _waiter(fd: int, deadline: float) -> Any:
+    def wait() -> None:
+        remaining = deadline - time.monotonic()
+        if remaining <= 0 or not select.select([fd], [], [], remaining)[0]:
+            raise TimeoutError
+
+    return wait
 
 
-class _Lines:
-    """Lines from the solution process, under a deadline; never more than a line's worth."""
-
-    def __init__(self, fd: int) -> None:
-        self.fd, self.buffer, self.ended = fd, b"", False
-
-    def next(self, deadline: float) -> str | None:
-        """The next line; None at EOF; raises TimeoutError past ``deadline``."""
-        while b"\n" not in self.buffer:
-            if self.ended:
-                return None
-            remaining = deadline - time.monotonic()
-            if remaining <= 0 or not select.select([self.fd], [], [], remaining)[0]:
-                raise TimeoutError
-            chunk = os.read(self.fd, 4096)
-            self.ended = not chunk
-            self.buffer = (self.buffer + chunk)[-4 * _MAX_DETAIL :]
-        line, _, self.buffer = self.buffer.partition(b"\n")
-        return line.decode(errors="replace")
+# --- the solution's process -----------------------------------------------------------------
 
 
-def _end(pid: int, sweep: bool) -> str:
-    """Kill the solution process (and, in the sandbox's PID namespace, everything else)."""
-    with contextlib.suppress(ProcessLookupError):
-        os.kill(pid, signal.SIGKILL)
-    _sweep(sweep, 0)
-    _, status = os.waitpid(pid, 0)
-    if os.WIFSIGNALED(status):
-        return "killed by " + _signal_name(os.WTERMSIG(status))
-    return f"exit code {os.WEXITSTATUS(status)}"
+class _Failed(Exception):
+    """The solution's process could not be started or loaded; ``infrastructure``: before any
+    model code ran (a sandbox failure, never a score)."""
+
+    def __init__(self, why: str, *, infrastructure: bool = False) -> None:
+        super().__init__(why)
+        self.infrastructure = infrastructure
 
 
-def _serve(nonce: bytearray, spec: dict[str, Any], solution: str, start: int) -> int:
-    """Load the solution in a fresh process and run tests from ``start``; the next test to
-    run (``len(tests)`` when done)."""
-    tests, sweep, seconds = spec["tests"], spec["sweep"] is True, float(spec["seconds"])
-    read, relay = os.pipe()
-    control, go = os.pipe()
-    try:
-        pid = os.fork()
-    except OSError as error:
-        if start == 0:  # no model code ran yet: the sandbox failed, not the code
-            _say(nonce, "error could not start the solution's process: " + _describe(error))
-            return -1
-        for index in range(start, len(tests)):
-            _say(nonce, f"{index} fail could not start a process: {_describe(error)}")
-        return len(tests)
-    if pid == 0:
+class _Solution:
+    """A solution's process: its pid, its control socket, its top-level names.
+
+    The first is a fork of this process, taken before it read the tests, which zeroes its copy
+    of the nonce (``forked``: the nonce and the import path model code gets); an exec costs
+    an interpreter's start-up. Later ones (after a test's deadline) are a fresh interpreter.
+    """
+
+    def __init__(self, sweep: bool, forked: tuple[bytearray, list[str]] | None = None) -> None:
+        self.sweep, self.ended = sweep, ""
+        self.names: dict[str, list[Any]] = {}
+        control, theirs = socket.socketpair()
+        self.control = control
         try:
-            os.close(read)
-            os.close(go)
-            _isolate(nonce, (relay, control))
-        except BaseException:
-            os._exit(1)
-        _solution_process(solution, tests, start, relay, control)
-    os.close(relay)
-    os.close(control)
-    lines = _Lines(read)
-    try:
-        try:
-            loaded = lines.next(time.monotonic() + seconds)
-        except TimeoutError:
-            loaded = f"setup the code did not finish loading within {seconds:g}s"
-        if loaded != "loaded":
-            how = _end(pid, sweep)
-            if loaded is None or not loaded.startswith("setup "):
-                loaded = f"setup the code ended its process ({how}) while loading"
-            if start == 0:
-                _say(nonce, _clean(loaded))
-            for index in range(start, len(tests)) if start else ():
-                _say(nonce, f"{index} fail {_clean(loaded)}")
-            return len(tests)
-        for index in range(start, len(tests)):
-            _sweep(sweep, pid)
-            os.write(go, b"g")
+            self.pid = os.fork()
+        except OSError as error:
+            control.close()
+            theirs.close()
+            raise _Failed(
+                "could not start the solution's process: " + _describe(error), infrastructure=True
+            ) from None
+        if self.pid == 0:
             try:
-                line = lines.next(time.monotonic() + seconds)
-            except TimeoutError:
-                _end(pid, sweep)
-                _say(nonce, f"{index} fail timeout: the test ran past its {seconds:g}s")
-                return index + 1
-            if line is None:
-                how = _end(pid, sweep)
-                _say(nonce, f"{index} fail the tests' process ended ({how}) during the test")
-                return index + 1
-            said, _, verdict = line.partition(" ")
-            verdict = _clean(verdict)
-            if said != str(index) or not (verdict == "pass" or verdict.startswith("fail ")):
-                verdict = "fail garbled report: " + _clean(line)[:100]
-            _say(nonce, f"{index} {verdict}")
-        _end(pid, sweep)
-        return len(tests)
+                _only_fds({theirs.fileno(): _CONTROL_FD})
+                if forked is None:
+                    signal.signal(signal.SIGINT, signal.SIG_DFL)
+                    os.execv(sys.executable, [sys.executable, "-E", "-s", "-B", "rk_server.py"])
+                nonce, path = forked
+                for i in range(len(nonce)):
+                    nonce[i] = 0
+                sys.path[:] = path
+                signal.signal(signal.SIGINT, signal.default_int_handler)
+                _set_dumpable(1)  # as any process model code starts: readable by the watchdog
+                rk_server.main()
+            finally:
+                os._exit(127)
+        theirs.close()
+
+    def load(self, seconds: float) -> None:
+        """Wait for the solution to load (within ``seconds``); raises :class:`_Failed`."""
+        try:
+            self._load(time.monotonic() + seconds, seconds)
+        except BaseException:
+            self.end()
+            raise
+        self.control.setblocking(False)  # a process that stops reading cannot block us
+
+    def _message(self, deadline: float) -> Any:
+        frame = wire.read_frame(self.control.fileno(), _waiter(self.control.fileno(), deadline))
+        return None if frame is None else wire.loads(frame)
+
+    def _load(self, deadline: float, seconds: float) -> None:
+        # Before "ready" no model code has run in this process: a failure is the sandbox's.
+        try:
+            ready = self._message(deadline)
+        except (TimeoutError, wire.WireError, OSError) as error:
+            ready = _describe(error)
+        if ready != ["ready"]:
+            why = f"{ready!s:.100}" if ready is not None else self.end()
+            raise _Failed(f"the solution's process did not start ({why})", infrastructure=True)
+        try:
+            loaded = self._message(deadline)
+        except TimeoutError:
+            raise _Failed(f"the code did not finish loading within {seconds:g}s") from None
+        except (wire.WireError, OSError):
+            loaded = ["garbled"]
+        if type(loaded) is list and loaded[:1] == ["setup"] and len(loaded) == 2:
+            raise _Failed(_clean(str(loaded[1])))
+        if type(loaded) is not list or loaded[:1] != ["loaded"]:
+            how = self.end() if loaded is None else "garbled report"
+            raise _Failed(f"the code ended its process ({how}) while loading")
+        self.names = _parse_names(loaded[1:])
+
+    def give(self, channel: socket.socket, *, last: bool) -> bool:
+        """Hand one test's channel over; False if the process does not take it."""
+        try:
+            kind = b"l" if last else b"t"
+            return socket.send_fds(self.control, [kind], [channel.fileno()]) == 1
+        except OSError:
+            return False
+
+    def end(self) -> str:
+        """Kill it (and, in the sandbox's PID namespace, everything else but us); how it
+        ended."""
+        if not self.ended:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(self.pid, signal.SIGKILL)
+            _sweep(self.sweep, 0)
+            self.control.close()
+            self.ended = _how(os.waitpid(self.pid, 0)[1])
+        return self.ended
+
+
+def _parse_names(body: list[Any]) -> dict[str, list[Any]]:
+    """The solution's names, checked strictly: this decodes what the model's process sent."""
+    if len(body) != 1 or type(body[0]) is not list:
+        raise _Failed("the code ended its process (garbled report) while loading")
+    names: dict[str, list[Any]] = {}
+    for entry in body[0]:
+        if type(entry) is not list or len(entry) < 2 or type(entry[0]) is not str:
+            continue
+        name, kind, rest = entry[0], entry[1], entry[2:]
+        if not name.isidentifier() or type(kind) is not str or _KINDS.get(kind) != len(entry) - 1:
+            continue
+        if kind == "value":
+            try:
+                names[name] = ["value", wire.from_tree(rest[0])]
+            except wire.WireError:
+                names[name] = ["object"]
+        elif kind == "module":
+            if type(rest[0]) is str:
+                names[name] = ["module", rest[0]]
+        else:
+            names[name] = [kind]
+    return names
+
+
+# --- one test -------------------------------------------------------------------------------
+
+
+def _verdict_process(
+    spec: dict[str, Any], index: int, solution: _Solution, channel: socket.socket, report: int
+) -> NoReturn:
+    try:
+        _only_fds({channel.fileno(): channel.fileno(), report: report})
+        message = rk_verdict.run(
+            channel.fileno(),
+            spec["tests"][index],
+            index,
+            prelude=spec["prelude"],
+            entry_points=spec["entry_points"],
+            solution=solution.names,
+        )
+    except BaseException as error:
+        message = "fail " + _describe(error)
+    try:
+        os.write(report, (_clean(message) + "\n").encode(errors="replace"))
+    finally:
+        os._exit(0)
+
+
+def _run_test(spec: dict[str, Any], index: int, solution: _Solution) -> tuple[str, bool]:
+    """One test's verdict, and whether the solution's process may serve the next test."""
+    seconds = float(spec["seconds"])
+    _sweep(spec["sweep"] is True, solution.pid)
+    ours, theirs = socket.socketpair()
+    with ours, theirs:
+        if not solution.give(theirs, last=index == len(spec["tests"]) - 1):
+            return "fail the solution's process did not take the test", False
+        theirs.close()
+        read, report = os.pipe()
+        try:
+            pid = os.fork()
+        except OSError as error:
+            os.close(read)
+            os.close(report)
+            return "fail could not start a process for the test: " + _describe(error), False
+        if pid == 0:
+            os.close(read)
+            _verdict_process(spec, index, solution, ours, report)
+    os.close(report)
+    line, timed_out = None, False
+    try:
+        line = _line(read, time.monotonic() + seconds)
+    except TimeoutError:
+        timed_out = True
     finally:
         os.close(read)
-        os.close(go)
+    # Its verdict is in (or it is late): a verdict process stopped by model code must not
+    # stop us in waitpid.
+    with contextlib.suppress(ProcessLookupError):
+        os.kill(pid, signal.SIGKILL)
+    _, status = os.waitpid(pid, 0)
+    if timed_out:
+        return f"fail timeout: the test ran past its {seconds:g}s", False
+    if line is None or not (line == "pass" or line.startswith(("fail ", "invalid "))):
+        return f"fail the test's verdict process ended ({_how(status)}) before a verdict", False
+    return line, True
+
+
+def _line(fd: int, deadline: float) -> str | None:
+    """The verdict process's one line; None if it ended without one."""
+    wait, data = _waiter(fd, deadline), b""
+    while b"\n" not in data and len(data) < 4 * _MAX_DETAIL:
+        wait()
+        chunk = os.read(fd, 4 * _MAX_DETAIL)
+        if not chunk:
+            break
+        data += chunk
+    if b"\n" not in data:
+        return None
+    return data.partition(b"\n")[0].decode(errors="replace")
+
+
+# --- this process ---------------------------------------------------------------------------
+
+
+def _run(nonce: bytearray, spec: dict[str, Any], first: _Solution) -> None:
+    seconds, sweep, tests = float(spec["seconds"]), spec["sweep"] is True, spec["tests"]
+    first.sweep = sweep
+    solution: _Solution | None = None
+    fresh: _Solution | None = first
+    for index in range(len(tests)):
+        try:
+            if solution is None:
+                solution, fresh = fresh or _Solution(sweep), None
+                solution.load(seconds)
+        except _Failed as error:
+            if error.infrastructure and index == 0:
+                _say(nonce, "error " + _clean(str(error)))
+                return
+            if index == 0:
+                _say(nonce, "setup " + _clean(str(error)))
+            for rest in range(index, len(tests)) if index else ():
+                _say(nonce, f"{rest} fail {_clean(str(error))}")
+            break
+        verdict, keep = _run_test(spec, index, solution)
+        if not keep:
+            solution.end()
+            solution = None
+        _say(nonce, f"{index} {_clean(verdict)}")
+    if solution is not None:
+        solution.end()
+    _say(nonce, "done")
 
 
 def main() -> None:
-    _undumpable()
-    with open("rk_tests.json") as handle:
-        spec = json.load(handle)
-    with open("rk_solution.py") as handle:
-        solution = handle.read()
+    _set_dumpable(0)
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # model code shares our uid: no KeyboardInterrupt
+    # The tests hold the expected answers: their file goes before any model code runs, and
+    # they are read only after the first solution's process is forked.
+    tests = os.open("rk_tests.json", os.O_RDONLY)
+    os.unlink("rk_tests.json")
     nonce = _read_nonce()
+    path = _trusted_imports_only()
     sys.stdout.flush()
     sys.stderr.flush()
     _say(nonce, "start")
-    index = 0
-    while 0 <= index < len(spec["tests"]):
-        index = _serve(nonce, spec, solution, index)
-    if index >= 0:
-        _say(nonce, "done")
+    try:
+        first = _Solution(sweep=False, forked=(nonce, path))
+    except _Failed as error:
+        _say(nonce, "error " + _clean(str(error)))
+        return
+    with open(tests, closefd=True) as handle:
+        spec = json.load(handle)
+    _run(nonce, spec, first)
 
 
 if __name__ == "__main__":

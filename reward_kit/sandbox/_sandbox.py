@@ -14,6 +14,7 @@ from pathlib import Path
 from ._bwrap import SANDBOX_UID, TMPFS, WORKDIR, bwrap_argv, find_bwrap, find_python
 from ._config import Isolation, Limits, RunResult, RunStatus, SandboxUnavailable
 from ._process import Finished, run_capped
+from ._seccomp import seccomp_program
 
 __all__ = ["Sandbox"]
 
@@ -90,12 +91,19 @@ class Sandbox:
         for name in contents:
             if "/" in name or name in ("", ".", ".."):
                 raise ValueError(f"sandbox file names must be plain names, got {name!r}")
-        rlimits = self.limits.rlimits(processes=self._bwrap is not None)
-        launch = [self.python, "-I", "-S", "-c", _LAUNCHER, json.dumps(rlimits), "--", *argv]
+        rlimits = json.dumps(self.limits.rlimits(processes=self._bwrap is not None))
+        launch = [self.python, "-I", "-S", "-c", _LAUNCHER, rlimits]
         if self._bwrap is None:
-            finished = self._run_weak(launch, data, contents)
+            finished = self._run_weak([*launch, "exec", "--", *argv], data, contents)
             return self._result(finished, None)
-        with _open_files(contents) as fds, _status_pipe() as (status_read, status_write):
+        launch += ["init", "--", *argv]
+        program = seccomp_program()
+        seccomp = {"seccomp": program} if program is not None else {}
+        with (
+            _open_files(contents) as fds,
+            _open_files(seccomp) as filters,
+            _status_pipe() as (status_read, status_write),
+        ):
             command = bwrap_argv(
                 self._bwrap,
                 python=self.python,
@@ -103,6 +111,7 @@ class Sandbox:
                 disk_bytes=self.limits.max_file_mb * 1024 * 1024,
                 status_fd=status_write,
                 env={**_ENV, "HOME": WORKDIR, "TMPDIR": "/tmp"},
+                seccomp_fd=filters.get("seccomp"),
             )
             finished = run_capped(
                 command + launch,
@@ -112,11 +121,10 @@ class Sandbox:
                 wall_seconds=self.limits.wall_seconds,
                 max_output_bytes=self.limits.max_output_bytes,
                 user=self._uid,
-                pass_fds=[*fds.values(), status_write],
+                pass_fds=[*fds.values(), *filters.values(), status_write],
                 memory_bytes=self.limits.memory_mb * 1024 * 1024,
                 tmpfs=TMPFS,
             )
-            os.close(status_write)
             status = _read_status(status_read)
         return self._result(finished, status)
 
@@ -216,8 +224,9 @@ def _signal_of(code: int, *, bubblewrap: bool) -> str | None:
 
 
 @contextlib.contextmanager
-def _open_files(contents: dict[str, bytes]) -> Iterator[dict[str, int]]:
-    """One memfd per file: bubblewrap copies each into the tmpfs work dir, no host temp files."""
+def _open_files(contents: Mapping[str, bytes]) -> Iterator[dict[str, int]]:
+    """One memfd per file, for bubblewrap to read (the work dir's files, the seccomp filter):
+    no host temp files."""
     fds: dict[str, int] = {}
     try:
         for name, content in contents.items():
@@ -235,13 +244,14 @@ def _open_files(contents: dict[str, bytes]) -> Iterator[dict[str, int]]:
 
 @contextlib.contextmanager
 def _status_pipe() -> Iterator[tuple[int, int]]:
+    # Each end is closed exactly once: in a threaded server a second close could hit an fd
+    # number another thread's sandbox has reused meanwhile.
     read, write = os.pipe()
     try:
         yield read, write
     finally:
         os.close(read)
-        with contextlib.suppress(OSError):
-            os.close(write)
+        os.close(write)
 
 
 def _read_status(fd: int) -> list[dict[str, int]]:

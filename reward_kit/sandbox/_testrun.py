@@ -1,5 +1,5 @@
-"""Run code against in-process tests in the sandbox, one verdict per test (see _harness.py for
-why the verdicts cannot be printed by the code under test)."""
+"""Run code against tests in the sandbox, one verdict per test, each decided by a process that
+never ran model code (see _harness.py)."""
 
 from __future__ import annotations
 
@@ -13,9 +13,16 @@ from pathlib import Path
 from ._config import RunResult, SandboxUnavailable
 from ._sandbox import Sandbox
 
-__all__ = ["TestVerdict", "TestsRun", "run_python_tests"]
+__all__ = ["PreludeFailed", "TestVerdict", "TestsRun", "run_python_tests"]
 
-_HARNESS = (Path(__file__).parent / "_harness.py").read_text()
+_HERE = Path(__file__).parent
+_HARNESS = (_HERE / "_harness.py").read_text()
+# The harness's siblings inside the sandbox (they import each other by these names).
+_FILES = {
+    "rk_wire.py": (_HERE / "_wire.py").read_text(),
+    "rk_verdict.py": (_HERE / "_verdict.py").read_text(),
+    "rk_server.py": (_HERE / "_solution.py").read_text(),
+}
 # The interpreter's start-up and the harness's own set-up, on a loaded host.
 _START_SECONDS = 5.0
 
@@ -36,14 +43,32 @@ class TestsRun:
     run: RunResult
 
 
+class PreludeFailed(ValueError):
+    """The trusted code run before each test (``prelude``) failed: the tests' fault."""
+
+
 def run_python_tests(
-    sandbox: Sandbox, code: str, tests: list[str], *, max_total_seconds: float | None = None
+    sandbox: Sandbox,
+    code: str,
+    tests: list[str],
+    *,
+    prelude: str = "",
+    entry_points: list[str] | None = None,
+    max_total_seconds: float | None = None,
 ) -> TestsRun:
-    """Run ``code`` once, then each of ``tests`` in a fresh copy of its namespace.
+    """Load ``code`` once in a process of its own, then run each of ``tests`` in a fresh
+    verdict process, where the names of ``code`` the test uses are calls into a fresh copy of
+    the loaded code, answered with plain data only (see ``_verdict.py``).
 
     A test passes only if its code returned (an ``assert`` that held, ``check(f)`` that
-    returned); leaving early (``sys.exit``, ``os._exit``, a signal) is a failure. Code that
-    fails to load fails every test.
+    returned) and every call it made was answered with plain data; the solution's process
+    ending, raising ``SystemExit`` or answering anything else fails it. Code that fails to
+    load fails every test.
+
+    ``prelude``: trusted code run in the verdict process before each test (HumanEval's prompt:
+    its imports and helpers); ``entry_points``: the only names of ``code`` the tests see (None:
+    every name a test uses, except Python's builtins). A prelude that raises is
+    :class:`PreludeFailed`, never a score.
 
     Time: ``sandbox.limits.wall_seconds`` is the budget of each step (loading the code once,
     then each test), kept by the harness; the run's wall-clock limit is the sum of the steps
@@ -63,11 +88,15 @@ def run_python_tests(
     box.limits = dataclasses.replace(sandbox.limits, wall_seconds=total)
     nonce = secrets.token_hex(16)
     # Ending leftover processes between tests needs the sandbox's own PID namespace.
-    spec = {"tests": tests, "sweep": sandbox.isolation == "bubblewrap", "seconds": step}
-    run = box.run_python(
-        _HARNESS,
-        files={"rk_solution.py": code, "rk_tests.json": json.dumps(spec), "rk_nonce": nonce},
-    )
+    spec = {
+        "tests": tests,
+        "prelude": prelude,
+        "entry_points": entry_points,
+        "sweep": sandbox.isolation == "bubblewrap",
+        "seconds": step,
+    }
+    files = {"rk_solution.py": code, "rk_tests.json": json.dumps(spec), "rk_nonce": nonce}
+    run = box.run_python(_HARNESS, files={**_FILES, **files})
     found: dict[str, str] = {}
     for line in run.stdout.splitlines():
         tag, _, rest = line.partition(" ")
@@ -93,6 +122,8 @@ def run_python_tests(
             verdicts.append(TestVerdict(False, f"no verdict: the run ended with {ended}"))
         elif verdict == "pass":
             verdicts.append(TestVerdict(True, "passed"))
+        elif verdict.startswith("invalid "):
+            raise PreludeFailed(verdict.removeprefix("invalid "))
         else:
             verdicts.append(TestVerdict(False, verdict))
     return TestsRun(verdicts, run)

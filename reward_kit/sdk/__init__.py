@@ -4,7 +4,6 @@ from ._async_client import AsyncEvaluatorClient
 from ._client import EvaluatorClient
 from ._core import make_item
 from ._results import ItemError, ItemResult
-from ._trl import SyncTRLReward, TRLReward, trl_reward, trl_reward_sync
 from .auth import (
     ApiKey,
     AwsIamToken,
@@ -16,10 +15,12 @@ from .auth import (
     NoAuth,
     from_profile,
 )
+from .trl import AsyncTRLReward, TRLReward, trl_reward, trl_reward_sync
 
 __all__ = [
     "ApiKey",
     "AsyncEvaluatorClient",
+    "AsyncTRLReward",
     "AwsIamToken",
     "AwsSigV4",
     "Combined",
@@ -30,10 +31,24 @@ __all__ = [
     "ItemResult",
     "MutualTLS",
     "NoAuth",
-    "SyncTRLReward",
     "TRLReward",
     "from_profile",
     "make_item",
     "trl_reward",
     "trl_reward_sync",
 ]
+
+
+def __getattr__(name: str) -> object:
+    # SyncTRLReward became TRLReward (the blocking one), and the async one AsyncTRLReward, as
+    # EvaluatorClient / AsyncEvaluatorClient are named.
+    if name == "SyncTRLReward":
+        import warnings
+
+        warnings.warn(
+            "reward_kit.sdk.SyncTRLReward is now TRLReward (and the async one AsyncTRLReward)",
+            DeprecationWarning,
+            stacklevel=2,
+        )
+        return TRLReward
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

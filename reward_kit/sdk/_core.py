@@ -22,7 +22,9 @@ import httpx
 from .._errors import (
     RewardKitError,
 )
+from .._retry import retry_delay
 from .._version import __version__
+from .._vocabulary import DEFAULT_REQUEST_TIMEOUT
 
 orjson: Any = None
 # orjson is ~3x faster on large batches, but the base install must not need it.
@@ -33,7 +35,7 @@ __all__ = ["DEFAULT_TIMEOUT", "ClientConfig", "Failure", "Request", "dumps", "lo
 
 logger = logging.getLogger("reward_kit.sdk")
 
-DEFAULT_TIMEOUT = 120.0
+DEFAULT_TIMEOUT = DEFAULT_REQUEST_TIMEOUT  # seconds per HTTP response (not an item deadline)
 # A batch is one request; its size limit must stay under the server's 16 MiB default with room
 # for the envelope. A smaller server limit is handled by splitting on 413 (see split_on_413).
 DEFAULT_MAX_BATCH_BYTES = 8 * 1024 * 1024
@@ -226,10 +228,11 @@ class ClientConfig:
     ) -> float | None:
         """Seconds to wait before retry number ``attempt + 1``, or None to give up now.
 
-        Exponential backoff with "equal jitter": a random wait between half and all of
-        ``min(backoff_max, backoff_base * 2**attempt)``, so clients that failed together do
-        not retry together, and never after 0 s. A ``Retry-After`` from the server replaces
-        it; one above ``max_retry_after`` gives up at once. ``uniform`` is for tests.
+        Exponential backoff with "equal jitter" (:func:`reward_kit._retry.retry_delay`): a
+        random wait between half and all of ``min(backoff_max, backoff_base * 2**attempt)``, so
+        clients that failed together do not retry together. A ``Retry-After`` from the server
+        is a floor under it; one above ``max_retry_after`` gives up at once. ``uniform`` is
+        for tests.
 
         >>> from reward_kit import EvaluatorUnavailable
         >>> config = ClientConfig(url="http://h", backoff_base=0.5)
@@ -238,8 +241,13 @@ class ClientConfig:
         """
         if attempt >= self.max_retries or not failure.retryable:
             return None
-        error = failure.error
-        if error.retry_after is not None:
-            return error.retry_after if error.retry_after <= self.max_retry_after else None
-        backoff = min(self.backoff_max, self.backoff_base * 2**attempt)
-        return float(uniform(backoff / 2, backoff))
+        retry_after = failure.error.retry_after
+        if retry_after is not None and retry_after > self.max_retry_after:
+            return None
+        return retry_delay(
+            attempt,
+            base=self.backoff_base,
+            maximum=self.backoff_max,
+            retry_after=retry_after,
+            uniform=uniform,
+        )

@@ -3,20 +3,19 @@ chunked batches back together. I/O-free, shared by both clients like ``_core``."
 
 from __future__ import annotations
 
-import datetime
 from collections.abc import Iterable
-from email.utils import parsedate_to_datetime
 from typing import Any
 
 import httpx
 
 from .._errors import (
     EvaluatorUnavailable,
+    InvalidResponse,
     PayloadTooLarge,
-    RewardKitError,
     error_from_response,
 )
 from .._models import EvaluateResult
+from .._retry import parse_retry_after
 from ._core import RETRY_EXCEPTIONS, RETRY_STATUSES, Failure, loads
 from ._results import ItemError, ItemResult
 
@@ -46,31 +45,17 @@ def response_error(response: httpx.Response) -> Failure:
     except ValueError:
         payload = None
     error = error_from_response(response.status_code, payload)
-    error.retry_after = _retry_after(response.headers.get("retry-after"))
+    error.retry_after = parse_retry_after(response.headers.get("retry-after"))
     # A 504 whose body says the *reward function* timed out is deterministic: retrying would
     # just burn another full deadline. A gateway's 504 (no such body) is retried.
     return Failure(error, response.status_code in RETRY_STATUSES and error.code != "timeout")
-
-
-def _retry_after(value: str | None) -> float | None:
-    if not value:
-        return None
-    try:
-        return max(0.0, float(value))
-    except ValueError:
-        pass
-    try:
-        when = parsedate_to_datetime(value)
-    except (TypeError, ValueError):
-        return None
-    return max(0.0, (when - datetime.datetime.now(datetime.timezone.utc)).total_seconds())
 
 
 def parse_json(response: httpx.Response) -> Any:
     try:
         return loads(response.content)
     except ValueError:
-        raise RewardKitError(
+        raise InvalidResponse(
             f"the evaluator answered {response.status_code} with a body that is not JSON"
         ) from None
 
@@ -86,12 +71,12 @@ def parse_batch(response: httpx.Response, chunk: range) -> list[ItemResult]:
     results = payload.get("results") if isinstance(payload, dict) else None
     if not isinstance(results, list) or len(results) != len(chunk):
         got = len(results) if isinstance(results, list) else "no"
-        raise RewardKitError(f"the evaluator answered {got} results for {len(chunk)} items")
+        raise InvalidResponse(f"the evaluator answered {got} results for {len(chunk)} items")
     out: list[ItemResult | None] = [None] * len(chunk)
     for raw in results:
         index = raw.get("index") if isinstance(raw, dict) else None
         if not isinstance(index, int) or not 0 <= index < len(chunk) or out[index] is not None:
-            raise RewardKitError(f"the evaluator answered a bad or repeated index {index!r}")
+            raise InvalidResponse(f"the evaluator answered a bad or repeated index {index!r}")
         out[index] = ItemResult.from_wire(raw, chunk[index])
     return [r for r in out if r is not None]
 
@@ -121,9 +106,9 @@ def assemble(size: int, parts: Iterable[list[ItemResult]]) -> list[ItemResult]:
     for part in parts:
         for result in part:
             if slots[result.index] is not None:
-                raise RewardKitError(f"item {result.index} was answered twice")
+                raise InvalidResponse(f"item {result.index} was answered twice")
             slots[result.index] = result
     missing = [i for i, r in enumerate(slots) if r is None]
     if missing:
-        raise RewardKitError(f"{len(missing)} item(s) got no result, first {missing[0]}")
+        raise InvalidResponse(f"{len(missing)} item(s) got no result, first {missing[0]}")
     return [r for r in slots if r is not None]

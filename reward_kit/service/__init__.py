@@ -1,36 +1,55 @@
-"""The evaluator service: ``create_app`` for ASGI servers, ``ServeSettings`` for its knobs.
+"""The evaluator service: ``create_app`` for ASGI servers, ``run_server`` to serve it the way
+``rk serve`` does, ``ServeSettings`` for its knobs.
 
-``import reward_kit.service`` itself is cheap; FastAPI is imported when ``create_app`` is used,
-so the execution engine is usable (``rk eval``) without the web stack.
+``import reward_kit.service`` itself is cheap; FastAPI and uvicorn are imported when
+``create_app``, ``run_server`` or ``configure_logging`` is used, so the execution engine is
+usable (``rk eval``) without the web stack.
 """
 
 from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from ._setting import Setting
 from ._settings import ServeSettings
 
 if TYPE_CHECKING:
+    from ..engine import Call, Engine, Item, Outcome
     from ._app import create_app
-    from ._engine import Call, Engine
-    from ._outcome import Item, Outcome
+    from ._observability import configure_logging
+    from ._server import run_server
 
-__all__ = ["Call", "Engine", "Item", "Outcome", "ServeSettings", "create_app"]
+__all__ = [
+    "Call",
+    "Engine",
+    "Item",
+    "Outcome",
+    "ServeSettings",
+    "Setting",
+    "configure_logging",
+    "create_app",
+    "run_server",
+]
 
 _LAZY = {
     "create_app": "._app",
-    "Engine": "._engine",
-    "Call": "._engine",
-    "Item": "._outcome",
-    "Outcome": "._outcome",
+    "configure_logging": "._observability",
+    "run_server": "._server",
+    # The engine's names, kept here for code written before reward_kit.engine existed.
+    "Engine": "reward_kit.engine",
+    "Call": "reward_kit.engine",
+    "Item": "reward_kit.engine",
+    "Outcome": "reward_kit.engine",
 }
+# These need the web stack (the [server] extra).
+_NEED_SERVER = ("create_app", "configure_logging", "run_server")
 
 
 def __getattr__(name: str) -> Any:
     module = _LAZY.get(name)
     if module is None:
         raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    if name == "create_app":
+    if name in _NEED_SERVER:
         from .._extras import require
 
         require("fastapi", extra="server", feature="the evaluator server")

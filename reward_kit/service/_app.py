@@ -19,11 +19,13 @@ from .._errors import InvalidRequest, RewardKitError
 from .._function import RewardFunction
 from .._loader import load_functions
 from .._version import __version__
-from ._engine import Engine
+from ..engine import Engine
+from ._hosts import HostMiddleware, HostPolicy
+from ._loop_lag import monitor_loop_lag
 from ._metrics import Metrics
 from ._observability import RequestContextMiddleware
 from ._openrlhf import add_openrlhf_route
-from ._routes import Service, json_response
+from ._routes import Service, error_response
 from ._schemas import REQUEST_BODIES, RESPONSES, component_schemas, with_name
 from ._settings import ServeSettings
 from .auth import Authenticator, AuthMiddleware, build_authenticators
@@ -32,7 +34,14 @@ __all__ = ["create_app"]
 
 logger = logging.getLogger("reward_kit.server")
 
-_HTTP_CODES = {404: "not_found", 405: "method_not_allowed"}
+_HTTP_CODES = {
+    400: "bad_request",
+    404: "not_found",
+    405: "method_not_allowed",
+    408: "request_timeout",
+    413: "payload_too_large",
+    415: "unsupported_media_type",
+}
 
 
 def create_app(
@@ -54,7 +63,13 @@ def create_app(
     if authenticators is None:
         authenticators = build_authenticators(settings)
     engine = Engine(
-        functions=registry, workers=settings.workers, memory_limit_mb=settings.memory_limit_mb
+        functions=registry,
+        workers=settings.workers,
+        memory_limit_mb=settings.memory_limit_mb,
+        max_tasks_per_worker=settings.max_tasks_per_worker,
+        max_processes=settings.max_processes,
+        worker_env_drop=settings.worker_env_drop,
+        log_format=settings.log_format,
     )
     metrics = Metrics() if settings.metrics else None
     if metrics is not None:
@@ -66,7 +81,11 @@ def create_app(
         await engine.start()
         logger.info("serving %s with %d worker(s)", ", ".join(sorted(registry)), engine.workers)
         try:
-            yield
+            if metrics is None:
+                yield
+            else:
+                async with monitor_loop_lag(metrics.loop_lag.observe):
+                    yield
         finally:
             await engine.close()
 
@@ -87,6 +106,10 @@ def create_app(
             failure_limit=settings.auth_failure_limit,
             failure_window=settings.auth_failure_window,
         )
+    # Without auth, only loopback Hosts (and those listed) are answered: DNS rebinding.
+    hosts = HostPolicy(settings.allowed_hosts)
+    if (settings.allowed_hosts or not authenticators) and not hosts.any:
+        app.add_middleware(HostMiddleware, policy=hosts)
     # Outermost: every request gets an id, a metric and an access-log line, refused ones too.
     app.add_middleware(
         RequestContextMiddleware, metrics=metrics, routes=app.router.routes, functions=registry
@@ -118,16 +141,16 @@ def _routes(app: FastAPI, service: Service) -> None:
             "responses": RESPONSES[kind],
         }
 
-    app.add_api_route("/health", service.health, methods=["GET"], tags=["meta"])
-    app.add_api_route("/functions", service.list_functions, methods=["GET"], tags=["meta"])
+    meta = [("/health", service.health, True), ("/functions", service.list_functions, True)]
     if service.metrics is not None:
+        meta.append(("/metrics", service.render_metrics, False))
+    for path, endpoint, documented in meta:
         app.add_api_route(
-            "/metrics",
-            service.render_metrics,
-            methods=["GET"],
-            tags=["meta"],
-            include_in_schema=False,
+            path, endpoint, methods=["GET"], tags=["meta"], include_in_schema=documented
         )
+        # HEAD answers like GET without the body (RFC 9110); a route of its own because one
+        # route with both methods would give the OpenAPI document a duplicate operation id.
+        app.add_api_route(path, endpoint, methods=["HEAD"], include_in_schema=False)
     hot = [
         *((path, service.evaluate, "evaluate") for path in ("/evaluate", "/evaluate/{name}")),
         ("/reward", service.evaluate, "evaluate"),
@@ -164,9 +187,7 @@ class _ServedRoute(Route):
 def _error_handlers(app: FastAPI) -> None:
     async def reward_kit_error(request: Request, error: Exception) -> Response:
         assert isinstance(error, RewardKitError)
-        response = json_response(error.to_payload(), error.status)
-        if error.retry_after is not None:
-            response.headers["Retry-After"] = str(int(error.retry_after))
+        response = error_response(error)
         if error.status >= 500:
             logger.warning("%s %s -> %s: %s", request.method, request.url.path, error.code, error)
         return response
@@ -174,13 +195,8 @@ def _error_handlers(app: FastAPI) -> None:
     async def http_error(request: Request, error: Exception) -> Response:
         assert isinstance(error, StarletteHTTPException)
         code = _HTTP_CODES.get(error.status_code, "http_error")
-        payload = {
-            "error": {
-                "code": code,
-                "message": f"{request.method} {request.url.path}: {error.detail}",
-            }
-        }
-        response = json_response(payload, error.status_code)
+        message = f"{request.method} {request.url.path}: {error.detail}"
+        response = error_response(RewardKitError(message, code=code, status_code=error.status_code))
         for name, value in (error.headers or {}).items():
             response.headers[name] = value  # e.g. Allow on 405, as RFC 9110 requires
         return response
@@ -190,17 +206,11 @@ def _error_handlers(app: FastAPI) -> None:
         problems = "; ".join(
             f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in error.errors()
         )
-        return json_response(InvalidRequest(problems).to_payload(), 422)
+        return error_response(InvalidRequest(problems))
 
     async def unexpected(request: Request, error: Exception) -> Response:
         logger.exception("unhandled error on %s %s", request.method, request.url.path)
-        payload = {
-            "error": {
-                "code": "internal_error",
-                "message": "internal server error; see the server log",
-            }
-        }
-        return json_response(payload, 500)
+        return error_response(RewardKitError("internal server error; see the server log"))
 
     app.add_exception_handler(RewardKitError, reward_kit_error)
     app.add_exception_handler(StarletteHTTPException, http_error)

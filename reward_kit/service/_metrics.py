@@ -16,6 +16,7 @@ __all__ = ["Metrics"]
 
 _LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30)
 _ITEM_BUCKETS = (0.0001, 0.0005, 0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1, 5, 30)
+_LAG_BUCKETS = (0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1, 5)
 
 
 class _Histogram:
@@ -58,6 +59,7 @@ class Metrics:
         self.latency: dict[tuple[str, str], _Histogram] = {}
         self.items: dict[tuple[str, str], int] = {}
         self.item_duration: dict[str, _Histogram] = {}
+        self.loop_lag = _Histogram(_LAG_BUCKETS)
         self._in_flight: Callable[[], int] = lambda: 0
         self._workers = 0
         self._pending: Callable[[], int] = lambda: 0
@@ -144,6 +146,12 @@ class _Collector:
         for function, histogram in m.item_duration.items():
             durations.add_metric([function], histogram.cumulative(), histogram.total)
         yield durations
+        lag = HistogramMetricFamily(
+            "rk_event_loop_lag_seconds",
+            "How late the server's event loop woke a timer (something blocked it)",
+        )
+        lag.add_metric([], m.loop_lag.cumulative(), m.loop_lag.total)
+        yield lag
         pending = m._pending()
         yield GaugeMetricFamily(
             "rk_in_flight_requests", "Requests being evaluated", value=m._in_flight()

@@ -1,5 +1,5 @@
-"""Observability: request ids, per-request metrics (recorded in ``_metrics``), and structured
-(JSON) logs.
+"""Observability: request ids, per-request metrics (recorded in ``_metrics``), and logs (text
+or JSON) that no client can forge lines into.
 
 Request id and caller identity travel in context variables, so every log line written while a
 request is handled carries them.
@@ -7,6 +7,7 @@ request is handled carries them.
 
 from __future__ import annotations
 
+import asyncio
 import contextvars
 import json
 import logging
@@ -19,14 +20,19 @@ from typing import Any
 from starlette.routing import BaseRoute, Match
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from .._errors import RewardKitError
+from .._escaping import escape
+from ._error_response import render_error
 from ._metrics import Metrics
 
 __all__ = [
     "JsonFormatter",
     "RequestContextMiddleware",
+    "TextFormatter",
     "configure_logging",
     "current_identity",
     "current_request_id",
+    "escape",
 ]
 
 current_request_id: contextvars.ContextVar[str] = contextvars.ContextVar(
@@ -37,6 +43,7 @@ current_identity: contextvars.ContextVar[str] = contextvars.ContextVar("rk_ident
 _METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
 _SAFE_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
 access_logger = logging.getLogger("reward_kit.access")
+logger = logging.getLogger("reward_kit.server")
 
 
 class RequestContextMiddleware:
@@ -79,7 +86,7 @@ class RequestContextMiddleware:
         token = current_request_id.set(request_id)
         identity_token = current_identity.set("")
         start = time.perf_counter()
-        status = 500
+        status = 0
 
         async def send_with_id(message: Message) -> None:
             nonlocal status
@@ -97,7 +104,22 @@ class RequestContextMiddleware:
 
         try:
             await self.app(scope, receive, send_with_id)
+        except asyncio.CancelledError:
+            # uvicorn cancels what still runs when --shutdown-grace is over (a Cloud Run scale-in,
+            # a rolling deploy); its own answer would be a text/plain 500 nobody retries. The
+            # task has nothing left to do once this answer is sent, so the cancellation ends here.
+            if status:
+                raise
+            logger.warning("shutting down: %s %s stopped", scope["method"], escape(scope["path"]))
+            await _send_json(send_with_id, 503, _SHUTTING_DOWN, retry_after=True)
+        except Exception:
+            raise  # answered (JSON) by the app's error handlers, outside this middleware
+        except BaseException:
+            if not status:
+                await _send_json(send_with_id, 500, _INTERNAL)
+            raise
         finally:
+            status = status or 500
             elapsed = time.perf_counter() - start
             route = self._route_of(scope)
             if self.metrics is not None and route != "/metrics":
@@ -118,7 +140,7 @@ class RequestContextMiddleware:
         access_logger.info(
             "%s %s %d %.1fms",
             scope["method"],
-            scope["path"],
+            escape(scope["path"]),
             status,
             elapsed * 1000,
             extra={
@@ -130,6 +152,25 @@ class RequestContextMiddleware:
         )
 
 
+_SHUTTING_DOWN = {
+    "code": "shutting_down",
+    "message": "the server is shutting down and stopped this request before it finished; "
+    "retry it (another instance, or this one once restarted, will answer)",
+}
+_INTERNAL = {"code": "internal_error", "message": "internal server error; see the server log"}
+
+
+async def _send_json(
+    send: Send, status: int, error: dict[str, str], *, retry_after: bool = False
+) -> None:
+    rendered = RewardKitError(
+        error["message"], code=error["code"], status_code=status, retry_after=retry_after or None
+    )
+    status, headers, body = render_error(rendered, close=True)
+    await send({"type": "http.response.start", "status": status, "headers": headers})
+    await send({"type": "http.response.body", "body": body})
+
+
 class _ContextFilter(logging.Filter):
     def filter(self, record: logging.LogRecord) -> bool:
         record.request_id = current_request_id.get()
@@ -138,24 +179,48 @@ class _ContextFilter(logging.Filter):
         return True
 
 
-class JsonFormatter(logging.Formatter):
-    """One JSON object per line: time, level, logger, message, request id, identity, extras."""
+class TextFormatter(logging.Formatter):
+    """``time LEVEL logger: message``, one line per record whatever the message holds; a
+    traceback follows indented, so none of its lines can pass for a record of its own."""
 
-    _STANDARD = frozenset(vars(logging.makeLogRecord({}))) | {"message", "asctime"}
+    def format(self, record: logging.LogRecord) -> str:
+        line = (
+            f"{self.formatTime(record)} {record.levelname} {escape(record.name)}: "
+            f"{escape(record.getMessage())}"
+        )
+        details = []
+        if record.exc_info:
+            details.append(self.formatException(record.exc_info))
+        if record.stack_info:
+            details.append(self.formatStack(record.stack_info))
+        for block in details:
+            line += "".join(f"\n    {escape(part)}" for part in block.splitlines())
+        return line
+
+
+class JsonFormatter(logging.Formatter):
+    """One JSON object per line: time, level, logger, message, request id, identity, extras.
+
+    String fields are escaped like the text log's, so a field read back holds no control
+    characters either; only ``exception`` keeps its line breaks (JSON-escaped in the line).
+    """
+
+    # uvicorn's color_message repeats the message with ANSI colours.
+    _STANDARD = frozenset(vars(logging.makeLogRecord({}))) | {"message", "asctime", "color_message"}
 
     def format(self, record: logging.LogRecord) -> str:
         payload: dict[str, Any] = {
             "time": self.formatTime(record, "%Y-%m-%dT%H:%M:%S") + f".{int(record.msecs):03d}Z",
             "level": record.levelname.lower(),
-            "logger": record.name,
-            "message": record.getMessage(),
+            "logger": escape(record.name),
+            "message": escape(record.getMessage()),
         }
         for key, value in vars(record).items():
             if key not in self._STANDARD and not key.startswith("_") and value not in ("", None):
-                payload[key] = value
+                payload[key] = escape(value) if isinstance(value, str) else value
         if record.exc_info:
             payload["exception"] = self.formatException(record.exc_info)
-        return json.dumps(payload, default=str)
+        return json.dumps(payload, default=lambda value: escape(str(value)))
 
 
 def configure_logging(*, level: str, fmt: str) -> None:
@@ -166,7 +231,7 @@ def configure_logging(*, level: str, fmt: str) -> None:
         formatter: logging.Formatter = JsonFormatter()
         formatter.converter = time.gmtime
     else:
-        formatter = logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s")
+        formatter = TextFormatter()
     handler.setFormatter(formatter)
     root = logging.getLogger()
     root.handlers[:] = [handler]

@@ -22,9 +22,9 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from .._errors import FunctionError, InvalidRequest
-from ._engine import Call
-from ._outcome import Item, Outcome
-from ._routes import _OUTCOME_ERRORS, Service, json_response
+from .._vocabulary import ERROR_FOR_STATUS
+from ..engine import Call, Item, Outcome, parse_json
+from ._routes import Service, json_response
 from ._schemas import RESPONSES, with_name
 from ._wire import pick_function
 
@@ -36,9 +36,9 @@ def add_openrlhf_route(app: FastAPI, service: Service) -> None:
 
     async def openrlhf(request: Request) -> Response:
         fn = pick_function(service.functions, request.path_params["name"])
+        body = await service.read_body(request)
         with service.admit():
-            body = await service.read_json(request)
-            queries, prompts, labels = _parse(body, service.settings.max_batch_items)
+            queries, prompts, labels = _parse(parse_json(body), service.settings.max_batch_items)
             timeout = service.timeout_for(fn, service.override_timeout(request))
             calls = [
                 Call(fn, Item(_messages(q, p), label, {}), timeout)
@@ -127,7 +127,7 @@ def _answer(name: str, outcomes: list[Outcome]) -> dict[str, Any]:
     if failed:
         first = outcomes[failed[0]]
         if first.error is not None:
-            cls = _OUTCOME_ERRORS.get(first.status, FunctionError)
+            cls = ERROR_FOR_STATUS.get(first.status, FunctionError)
             message = first.error["message"]
         else:
             cls, message = FunctionError, f"{name} marked its score invalid"

@@ -10,35 +10,43 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from .._errors import (
-    EvaluationTimeout,
-    FunctionError,
-    InvalidRequest,
     Overloaded,
-    PayloadTooLarge,
     RequestRejected,
     RewardKitError,
-    WorkerCrashed,
 )
 from .._function import RewardFunction
 from .._version import __version__
-from ._engine import Call, Engine
+from .._vocabulary import ERROR_FOR_STATUS
+from ..engine import (
+    Call,
+    Engine,
+    Outcome,
+    check_kwargs,
+    failure,
+    parse_batch,
+    parse_item,
+    parse_json,
+    reserved_kwargs,
+)
+from ._body import BodyDeadlines, too_large
+from ._error_response import render_error
 from ._metrics import Metrics
-from ._outcome import Outcome, failure
 from ._settings import ServeSettings
-from ._wire import parse_batch, parse_item, parse_json, parse_timeout, pick_function
+from ._wire import check_content_type, parse_timeout, pick_function
 
-__all__ = ["Service"]
-
-_OUTCOME_ERRORS: dict[str, type[RewardKitError]] = {
-    "invalid": InvalidRequest,
-    "error": FunctionError,
-    "timeout": EvaluationTimeout,
-    "crashed": WorkerCrashed,
-}
+__all__ = ["Service", "error_response", "json_response"]
 
 
 def json_response(payload: Any, status: int = 200) -> Response:
     return Response(orjson.dumps(payload), status_code=status, media_type="application/json")
+
+
+def error_response(error: RewardKitError) -> Response:
+    """The JSON answer for ``error`` (see _error_response.render_error)."""
+    status, headers, body = render_error(error)
+    response = Response(body, status_code=status)
+    response.raw_headers = headers
+    return response
 
 
 class Service:
@@ -57,6 +65,8 @@ class Service:
         self.settings = settings
         self.metrics = metrics
         self.in_flight = 0
+        self.reserved = {name: reserved_kwargs(fn) for name, fn in self.functions.items()}
+        self.body_deadlines = BodyDeadlines(settings.body_timeout)
         if metrics is not None:
             # Read when scraped, so admitting a request costs nothing extra.
             metrics.track_in_flight(lambda: self.in_flight)
@@ -83,19 +93,25 @@ class Service:
         body, content_type = self.metrics.render()
         return Response(body, media_type=content_type)
 
-    async def read_json(self, request: Request) -> Any:
+    async def read_body(self, request: Request) -> bytes:
+        """The request body, declared JSON (else 415), at most ``--max-body-bytes`` (else 413)
+        and complete within ``--body-timeout`` (else 408).
+
+        Handlers read it before taking an admission slot: a client that sends slowly, or
+        stops, holds no slot that the requests of others need.
+        """
         limit = self.settings.max_body_bytes
+        declared, content_type = b"", None
         # The raw header list: building request.headers costs more than this scan.
-        declared = next((v for k, v in request.scope["headers"] if k == b"content-length"), b"")
+        for name, value in request.scope["headers"]:
+            if name == b"content-length":
+                declared = value
+            elif name == b"content-type":
+                content_type = value
+        check_content_type(content_type)
         if declared.isdigit() and int(declared) > limit:
-            raise _too_large(int(declared), limit)
-        chunks, size = [], 0
-        async for chunk in request.stream():
-            size += len(chunk)
-            if size > limit:
-                raise _too_large(size, limit)
-            chunks.append(chunk)
-        return parse_json(b"".join(chunks))
+            raise too_large(int(declared), limit)
+        return await self.body_deadlines.read(request.receive, limit)
 
     def override_timeout(self, request: Request) -> float | None:
         if not request.scope["query_string"]:
@@ -127,14 +143,16 @@ class Service:
         path_name = request.path_params.get("name")
         if path_name is not None and path_name not in self.functions:
             pick_function(self.functions, path_name)  # raises UnknownFunction with the list
+        body = await self.read_body(request)
         with self.admit():
-            item, body_name = parse_item(await self.read_json(request))
+            item, body_name = parse_item(parse_json(body))
             fn = pick_function(self.functions, path_name, body_name)
+            check_kwargs(item, self.reserved[fn.name], fn.name)
             call = Call(fn, item, self.timeout_for(fn, self.override_timeout(request)))
             (outcome,) = await self.run([call])
         if outcome.status != "ok" or outcome.result is None:
             error = outcome.error or {"message": "no result"}
-            raise _OUTCOME_ERRORS[outcome.status](error["message"])
+            raise ERROR_FOR_STATUS[outcome.status](error["message"])
         payload = dict(outcome.result)
         payload["function"] = fn.name
         payload["duration_ms"] = round(outcome.duration_ms, 3)
@@ -144,10 +162,11 @@ class Service:
         path_name = request.path_params.get("name")
         if path_name is not None and path_name not in self.functions:
             pick_function(self.functions, path_name)
+        body = await self.read_body(request)
         with self.admit():
             override = self.override_timeout(request)
             raw_items, body_name = parse_batch(
-                await self.read_json(request), max_items=self.settings.max_batch_items
+                parse_json(body), max_items=self.settings.max_batch_items
             )
             default = None
             if path_name or body_name or len(self.functions) == 1:
@@ -159,6 +178,7 @@ class Service:
                 try:
                     item, item_name = parse_item(raw, f"items.{index}")
                     fn = pick_function(self.functions, item_name or default)
+                    check_kwargs(item, self.reserved[fn.name], fn.name, f"items.{index}")
                 except RequestRejected as error:
                     # One bad item is reported in its slot; it never fails the others.
                     outcomes[index] = failure("invalid", error.message, code=error.code)
@@ -191,10 +211,3 @@ class _Admission:
 
     def __exit__(self, *exc: object) -> None:
         self.service.in_flight -= 1
-
-
-def _too_large(size: int, limit: int) -> PayloadTooLarge:
-    return PayloadTooLarge(
-        f"the request body is {size} bytes or more; this server accepts at most {limit} "
-        "(--max-body-bytes); split the batch"
-    )

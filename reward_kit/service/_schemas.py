@@ -3,13 +3,14 @@
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 from pydantic.json_schema import models_json_schema
 
 from .._models import EvaluateResult, Message
-from ._wire import MAX_JSON_DEPTH
+from .._vocabulary import Status
+from ..engine import MAX_JSON_DEPTH
 
 __all__ = ["REQUEST_BODIES", "RESPONSES", "component_schemas"]
 
@@ -49,16 +50,18 @@ class ErrorDetail(BaseModel):
     message: str
 
 
-class ItemResult(BaseModel):
+class BatchItemResult(BaseModel):
+    """One slot of a batch answer (the SDK reads it as ``reward_kit.sdk.ItemResult``)."""
+
     index: int
-    status: Literal["ok", "error", "timeout", "crashed", "invalid"]
+    status: Status
     result: EvaluateResult | None
     error: ErrorDetail | None
     duration_ms: float
 
 
 class BatchEvaluateResponse(BaseModel):
-    results: list[ItemResult]
+    results: list[BatchItemResult]
 
 
 class ErrorResponse(BaseModel):
@@ -113,13 +116,17 @@ _ERRORS: dict[int | str, dict[str, Any]] = {
         (401, "No credential"),
         (403, "Credential not accepted"),
         (404, "Unknown function"),
+        (408, "The body did not arrive within --body-timeout"),
         (413, "Body or batch over the server's limit"),
+        (415, "The body is not declared JSON (Content-Type: application/json)"),
+        (421, "Host not served: without auth only loopback names (see --allowed-hosts)"),
         (
             422,
             f"Invalid body, or JSON nested past {MAX_JSON_DEPTH} levels (the message names the "
             "field)",
         ),
         (429, "In-flight limit reached; see Retry-After"),
+        (503, "The server is shutting down (shutting_down); retry, see Retry-After"),
     ]
 }
 

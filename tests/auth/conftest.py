@@ -7,6 +7,8 @@ must not appear in any of them.
 
 from __future__ import annotations
 
+import asyncio
+import base64
 import datetime
 import json
 import logging
@@ -22,6 +24,9 @@ import boto3
 import botocore.session
 import httpx
 import pytest
+from botocore.auth import SigV4Auth
+from botocore.awsrequest import AWSRequest
+from botocore.credentials import Credentials
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
@@ -31,7 +36,7 @@ from jwt.algorithms import RSAAlgorithm
 from moto.server import ThreadedMotoServer
 
 from reward_kit.service import ServeSettings
-from reward_kit.service.auth._pki import CertificateSet, init_certificates
+from reward_kit.service.auth import CertificateSet, init_certificates
 from tests.conftest import HOSTILE
 
 ITEM = {
@@ -371,3 +376,92 @@ def aws_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Callable[[AwsUse
         monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", user.secret)
 
     return use
+
+
+# --- Lambda function URL (AuthType AWS_IAM) -------------------------------------------------
+
+
+class FunctionUrl:
+    """Plays AWS in front of a function URL: checks the SigV4 signature with botocore's own
+    canonicalisation (AWS knows every secret; here, the test's), then invokes the Mangum
+    handler with a payload-v2.0 event carrying the IAM authorizer block, as Lambda does."""
+
+    def __init__(self, handler: Any, users: dict[str, AwsUser]) -> None:
+        self.handler, self.users = handler, users
+
+    def _verify(self, request: httpx.Request) -> AwsUser | None:
+        authorization = request.headers.get("authorization", "")
+        if not authorization.startswith("AWS4-HMAC-SHA256 "):
+            return None
+        fields = dict(
+            part.strip().split("=", 1) for part in authorization.split(" ", 1)[1].split(",")
+        )
+        access_key, _date, region, service, _ = fields["Credential"].split("/")
+        user = self.users.get(access_key)
+        if user is None or service != "lambda":
+            return None
+        names = fields["SignedHeaders"].split(";")
+        headers = {n: request.headers[n] for n in names if n in request.headers}
+        rebuilt = AWSRequest(
+            request.method, str(request.url), data=request.content, headers=headers
+        )
+        rebuilt.context["timestamp"] = request.headers["x-amz-date"]
+        auth = SigV4Auth(Credentials(user.access_key, user.secret), service, region)
+        expected = auth.signature(
+            auth.string_to_sign(rebuilt, auth.canonical_request(rebuilt)), rebuilt
+        )
+        return user if expected == fields["Signature"] else None
+
+    def __call__(self, request: httpx.Request) -> httpx.Response:
+        user = self._verify(request)
+        if user is None:
+            return httpx.Response(403, json={"Message": "Forbidden"})  # AWS, not the app
+        event = {
+            "version": "2.0",
+            "routeKey": "$default",
+            "rawPath": request.url.path,
+            "rawQueryString": request.url.query.decode(),
+            "headers": dict(request.headers.items()),
+            "requestContext": {
+                "accountId": ACCOUNT,
+                "apiId": "abc",
+                "domainName": request.url.host,
+                "http": {
+                    "method": request.method, "path": request.url.path, "protocol": "HTTP/1.1",
+                    "sourceIp": "198.51.100.7", "userAgent": "test",
+                },
+                "authorizer": {
+                    "iam": {
+                        "accessKey": user.access_key, "accountId": ACCOUNT,
+                        "callerId": "AIDAEXAMPLE", "userArn": user.arn, "userId": "AIDAEXAMPLE",
+                    }
+                },
+                "requestId": "r1", "stage": "$default", "time": "", "timeEpoch": 0,
+            },
+            "body": base64.b64encode(request.content).decode(),
+            "isBase64Encoded": True,
+        }  # fmt: skip
+        context = type(
+            "Context", (), {
+                "function_name": "evaluator", "aws_request_id": "r1", "memory_limit_in_mb": 512,
+                "invoked_function_arn": f"arn:aws:lambda:us-east-1:{ACCOUNT}:function:evaluator",
+                "get_remaining_time_in_millis": lambda self: 30_000,
+            },
+        )()  # fmt: skip
+        result = self.handler(event, context)
+        body = result.get("body", "")
+        data = base64.b64decode(body) if result.get("isBase64Encoded") else body.encode()
+        return httpx.Response(result["statusCode"], headers=result.get("headers"), content=data)
+
+
+@pytest.fixture
+def lambda_loop() -> Iterator[None]:
+    # Mangum, like the Lambda runtime, keeps one event loop for the process and never closes
+    # it; give it one here and close it, or a later asyncio.run() orphans it (ResourceWarning).
+    loop = asyncio.new_event_loop()
+    asyncio.set_event_loop(loop)
+    try:
+        yield
+    finally:
+        asyncio.set_event_loop(None)
+        loop.close()

@@ -33,13 +33,13 @@ from .conftest import (
     TRAINER_ARN,
     AwsUser,
     FakeSts,
+    FunctionUrl,
     JsonServer,
     LeakGuard,
     ServiceAccount,
     base_settings,
     private_keys,
 )
-from .test_aws import FunctionUrl, lambda_loop  # noqa: F401  (lambda_loop is a fixture)
 
 pytestmark = pytest.mark.timeout(180)
 

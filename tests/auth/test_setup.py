@@ -301,3 +301,11 @@ def test_websockets_need_a_credential_too(leak_guard: LeakGuard) -> None:
             assert refused.value.code == 1008
         with client.websocket_connect("/ws", headers={"authorization": f"Bearer {KEY}"}) as ws:
             assert ws.receive_text() == "hello api-key:ws"
+
+
+def test_the_old_server_key_entry_name_still_works_with_a_warning() -> None:
+    import reward_kit.service.auth as server_auth
+
+    with pytest.deprecated_call(match="ApiKey is now ApiKeyEntry"):
+        old = server_auth.ApiKey  # type: ignore[attr-defined]
+    assert old is server_auth.ApiKeyEntry

@@ -14,14 +14,23 @@ from typing import Any
 import pytest
 
 from reward_kit._errors import ConfigurationError
-from reward_kit.deploy import Artifacts, DeploySpec, _aws_lambda
-from reward_kit.deploy._aws_lambda import LambdaTarget
-from reward_kit.deploy._common import DeployError, write_plan
+from reward_kit.deploy import (
+    Artifacts,
+    DeployError,
+    DeploySpec,
+    LambdaOptions,
+    LambdaTarget,
+    write_plan,
+)
+from reward_kit.deploy._policies import policy_document
+from reward_kit.deploy.targets.aws_lambda import _bundle
 
 boto3 = pytest.importorskip("boto3")
 moto = pytest.importorskip("moto")
 
 ROLE = "arn:aws:iam::123456789012:role/trainer"
+FUNCTION = "rk-math-rewards"  # rk- prefixed: the deployer policy only reaches rk-* functions
+BOUNDARY = "arn:aws:iam::123456789012:policy/reward-kit/reward-kit-lambda-boundary"
 
 
 class Steps:
@@ -60,7 +69,7 @@ def spec(auth: str = "api-key", **options: Any) -> DeploySpec:
         name="math-rewards",
         sources=("rewards.py",),
         auth=auth,  # type: ignore[arg-type]
-        options={"memory": 2048, "timeout": 120, **options},
+        options=LambdaOptions(**{"memory": 2048, "timeout": 120, **options}),
     )
 
 
@@ -93,6 +102,14 @@ def test_api_key_deploy_creates_role_secret_function_and_public_url(
 
     iam = aws.client("iam")
     role = iam.get_role(RoleName="rk-math-rewards-lambda")["Role"]
+    # A dedicated role under /reward-kit/, fenced by the boundary rk deploy made from its file.
+    assert role["Arn"] == "arn:aws:iam::123456789012:role/reward-kit/rk-math-rewards-lambda"
+    assert role["PermissionsBoundary"]["PermissionsBoundaryArn"] == BOUNDARY
+    version = iam.get_policy(PolicyArn=BOUNDARY)["Policy"]["DefaultVersionId"]
+    boundary = iam.get_policy_version(PolicyArn=BOUNDARY, VersionId=version)["PolicyVersion"]
+    document = boundary["Document"]
+    document = json.loads(document) if isinstance(document, str) else document
+    assert document == policy_document("aws-lambda-boundary", account="123456789012")
     trust = role["AssumeRolePolicyDocument"]
     trust = json.loads(trust) if isinstance(trust, str) else trust
     assert trust["Statement"][0]["Principal"] == {"Service": "lambda.amazonaws.com"}
@@ -110,7 +127,7 @@ def test_api_key_deploy_creates_role_secret_function_and_public_url(
     ]
 
     lam = aws.client("lambda")
-    function = lam.get_function(FunctionName="math-rewards")
+    function = lam.get_function(FunctionName=FUNCTION)
     config = function["Configuration"]
     assert config["Handler"] == "rk_lambda.handler"
     assert config["Runtime"] == "python3.11"
@@ -126,19 +143,19 @@ def test_api_key_deploy_creates_role_secret_function_and_public_url(
     assert key not in json.dumps(config, default=str)
     assert function["Concurrency"]["ReservedConcurrentExecutions"] == 5
 
-    url = lam.get_function_url_config(FunctionName="math-rewards")
+    url = lam.get_function_url_config(FunctionName=FUNCTION)
     assert url["AuthType"] == "NONE"
     assert result.url == url["FunctionUrl"]
     assert sorted(permissions, key=lambda p: p["StatementId"]) == [
         {
-            "FunctionName": "math-rewards",
+            "FunctionName": FUNCTION,
             "StatementId": "rk-public-invoke",
             "Action": "lambda:InvokeFunction",
             "Principal": "*",
             "InvokedViaFunctionUrl": True,
         },
         {
-            "FunctionName": "math-rewards",
+            "FunctionName": FUNCTION,
             "StatementId": "rk-public-url",
             "Action": "lambda:InvokeFunctionUrl",
             "Principal": "*",
@@ -161,21 +178,20 @@ def test_redeploy_updates_in_place_then_switching_to_aws_iam_swaps_permissions(
     assert again.details["created"] is False
     assert "api_key" not in again.details
     lam = aws.client("lambda")
-    assert lam.get_function(FunctionName="math-rewards")["Configuration"]["MemorySize"] == 512
+    assert lam.get_function(FunctionName=FUNCTION)["Configuration"]["MemorySize"] == 512
 
     permissions = capture_add_permission(aws)
     steps = Steps()
     iam_result = target(aws).deploy(spec("aws-iam", invokers=[ROLE]), artifacts, steps)
-    assert lam.get_function_url_config(FunctionName="math-rewards")["AuthType"] == "AWS_IAM"
+    assert lam.get_function_url_config(FunctionName=FUNCTION)["AuthType"] == "AWS_IAM"
     sids = {
-        s["Sid"]
-        for s in json.loads(lam.get_policy(FunctionName="math-rewards")["Policy"])["Statement"]
+        s["Sid"] for s in json.loads(lam.get_policy(FunctionName=FUNCTION)["Policy"])["Statement"]
     }
     assert not {"rk-public-url", "rk-public-invoke"} & sids
     assert len(sids) == 2
     assert {p["Principal"] for p in permissions} == {ROLE}
     assert {p.get("FunctionUrlAuthType") for p in permissions} == {"AWS_IAM", None}
-    env = lam.get_function(FunctionName="math-rewards")["Configuration"]["Environment"]["Variables"]
+    env = lam.get_function(FunctionName=FUNCTION)["Configuration"]["Environment"]["Variables"]
     assert env["RK_AUTH"] == "aws-iam"
     assert env["RK_AWS_ALLOWED_ARNS"] == "arn:aws:sts::123456789012:assumed-role/trainer/*"
     assert "RK_API_KEY_SECRET_ARN" not in env
@@ -197,7 +213,7 @@ def test_rotate_key_puts_a_new_hash(aws: Any, artifacts: Artifacts) -> None:
 def test_a_zip_over_the_direct_upload_limit_goes_through_s3(
     aws: Any, artifacts: Artifacts, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(_aws_lambda, "ZIPPED_LIMIT", 10)
+    monkeypatch.setattr(_bundle, "ZIPPED_LIMIT", 10)
     target(aws).deploy(spec(), artifacts, Steps())
     s3 = aws.client("s3")
     bucket = "reward-kit-123456789012-eu-west-1"
@@ -210,7 +226,7 @@ def test_a_zip_over_the_direct_upload_limit_goes_through_s3(
 def test_an_oversize_bundle_fails_before_any_call(
     aws: Any, artifacts: Artifacts, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(_aws_lambda, "UNZIPPED_LIMIT", 10)
+    monkeypatch.setattr(_bundle, "UNZIPPED_LIMIT", 10)
     with pytest.raises(ConfigurationError, match="unzipped, over Lambda's"):
         target(aws).deploy(spec(), artifacts, Steps())
     assert aws.client("lambda").list_functions()["Functions"] == []
@@ -228,15 +244,15 @@ def test_api_errors_are_surfaced_verbatim(aws: Any, artifacts: Artifacts) -> Non
 def test_status_and_delete_remove_everything(aws: Any, artifacts: Artifacts) -> None:
     deployer = target(aws)
     deployer.deploy(spec(), artifacts, Steps())
-    status = deployer.status("math-rewards", {"region": "eu-west-1"})
+    status = deployer.status("math-rewards", LambdaOptions(region="eu-west-1"))
     assert status["state"] == "Active"
     assert status["url_auth"] == "NONE"
-    deployer.delete("math-rewards", {"region": "eu-west-1"}, Steps())
+    deployer.delete("math-rewards", LambdaOptions(region="eu-west-1"), Steps())
     assert aws.client("lambda").list_functions()["Functions"] == []
     assert aws.client("iam").list_roles()["Roles"] == []
     assert aws.client("secretsmanager").list_secrets()["SecretList"] == []
     steps = Steps()
-    deployer.delete("math-rewards", {"region": "eu-west-1"}, steps)  # idempotent
+    deployer.delete("math-rewards", LambdaOptions(region="eu-west-1"), steps)  # idempotent
     assert any("already deleted" in line for line in steps.lines)
 
 

@@ -15,10 +15,10 @@ from dockerfile_parse import DockerfileParser
 from reward_kit._errors import ConfigurationError, LoadError
 from reward_kit.cli import cli
 from reward_kit.deploy import DeploySpec
-from reward_kit.deploy._context import build_docker_context
-from reward_kit.deploy._context_sources import stage_sources
-from reward_kit.deploy._context_wheel import build_self_wheel
-from reward_kit.deploy._dockerfile_repo import render_repository_files
+from reward_kit.deploy.artifacts import build_docker_context
+from reward_kit.deploy.artifacts._repo_files import render_repository_files
+from reward_kit.deploy.artifacts._sources import stage_sources
+from reward_kit.deploy.artifacts._wheel import build_self_wheel
 
 from ..conftest import QUICKSTART, ROOT
 
@@ -126,7 +126,7 @@ def test_self_wheel_is_the_running_package_and_deterministic(tmp_path: Path) -> 
         names = set(wheel.namelist())
         metadata = wheel.read("reward_kit-0.1.0.dist-info/METADATA").decode()
         entry_points = wheel.read("reward_kit-0.1.0.dist-info/entry_points.txt").decode()
-    assert "reward_kit/deploy/templates/Dockerfile.in" in names
+    assert "reward_kit/deploy/artifacts/templates/Dockerfile.in" in names
     assert "reward_kit/py.typed" in names
     assert not any("__pycache__" in name for name in names)
     assert "Version: 0.1.0" in metadata
@@ -152,7 +152,7 @@ def test_module_targets_outside_the_project_are_refused(tmp_path: Path) -> None:
 def test_repository_files_are_current() -> None:
     for name, text in render_repository_files().items():
         assert (ROOT / name).read_text() == text, (
-            f"{name} is out of date: run python -m reward_kit.deploy._dockerfile_repo"
+            f"{name} is out of date: run python -m reward_kit.deploy.artifacts._repo_files"
         )
     assert lint(ROOT / "Dockerfile") == []
 
@@ -168,3 +168,99 @@ def test_rk_build_docker_and_errors(tmp_path: Path) -> None:
     bad = runner.invoke(cli, ["build", QUICKSTART, "--out", str(tmp_path), "--name", "Bad_Name"])
     assert bad.exit_code != 0
     assert "invalid deploy name 'Bad_Name'" in str(bad.exception)
+
+
+CODE_REWARD_VIA_HELPER = """
+from reward_kit import reward_function
+from reward_kit.rewards import code_execution_reward
+
+
+def _run_tests(messages, tests):
+    return code_execution_reward(messages, ground_truth={"tests": tests})
+
+
+@reward_function
+def solves(messages, ground_truth=None, **kwargs):
+    return _run_tests(messages, ground_truth)
+"""
+
+
+def final_stage_runs(dockerfile: Path) -> list[str]:
+    parsed = DockerfileParser(path=str(dockerfile))
+    stages: list[list[str]] = []
+    for instruction in parsed.structure:
+        if instruction["instruction"] == "FROM":
+            stages.append([])
+        elif instruction["instruction"] == "RUN":
+            stages[-1].append(instruction["value"])
+    return stages[-1]
+
+
+@pytest.mark.parametrize(
+    "source",
+    ["reward_kit.rewards:code_execution_reward", "reward_kit.rewards:humaneval_reward", "helper"],
+)
+def test_code_rewards_get_bubblewrap_in_a_lint_clean_image(
+    source: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    if source == "helper":  # a reward that reaches the sandbox through a helper of its own
+        (tmp_path / "solver.py").write_text(CODE_REWARD_VIA_HELPER)
+        source = str(tmp_path / "solver.py")
+    monkeypatch.chdir(tmp_path)
+    artifacts = build_docker_context(DeploySpec(name="code", sources=(source,)), tmp_path / "out")
+    assert artifacts.extra["sandbox"] is True
+    assert artifacts.docker_context is not None
+    dockerfile = artifacts.docker_context / "Dockerfile"
+    runs = final_stage_runs(dockerfile)
+    assert any(
+        "apt-get install -y --no-install-recommends bubblewrap" in run
+        and "rm -rf /var/lib/apt/lists/*" in run
+        for run in runs
+    ), runs
+    assert lint(dockerfile) == []
+
+
+def test_other_rewards_get_no_bubblewrap_unless_asked(tmp_path: Path) -> None:
+    spec = DeploySpec(name="quick", sources=(QUICKSTART,))
+    plain = build_docker_context(spec, tmp_path / "a")
+    assert plain.extra["sandbox"] is False
+    assert plain.docker_context is not None
+    assert "bubblewrap" not in (plain.docker_context / "Dockerfile").read_text()
+    forced = build_docker_context(spec, tmp_path / "b", sandbox=True)
+    assert forced.docker_context is not None
+    assert "bubblewrap" in (forced.docker_context / "Dockerfile").read_text()
+    assert lint(forced.docker_context / "Dockerfile") == []
+    code = DeploySpec(name="code", sources=("reward_kit.rewards:code_execution_reward",))
+    off = build_docker_context(code, tmp_path / "c", sandbox=False)
+    assert off.docker_context is not None
+    assert "bubblewrap" not in (off.docker_context / "Dockerfile").read_text()
+
+
+def test_rk_build_sandbox_flags(tmp_path: Path) -> None:
+    runner = CliRunner()
+    code = "reward_kit.rewards:code_execution_reward"
+    result = runner.invoke(cli, ["build", code, "--out", str(tmp_path / "a"), "--name", "code"])
+    assert result.exit_code == 0, result.output
+    assert "sandbox: the image has bubblewrap" in result.output
+    result = runner.invoke(cli, ["build", code, "--out", str(tmp_path / "b"), "--no-sandbox"])
+    assert result.exit_code == 0, result.output
+    assert "bubblewrap" not in (tmp_path / "b" / "context" / "Dockerfile").read_text()
+
+
+def test_lambda_says_code_rewards_cannot_run_there() -> None:
+    from reward_kit.deploy import ArtifactKind, Artifacts, report_artifacts
+
+    class Steps:
+        def __init__(self) -> None:
+            self.lines: list[str] = []
+
+        def step(self, message: str) -> None:
+            self.lines.append(message)
+
+    steps = Steps()
+    artifacts = Artifacts(out_dir=Path("."), extra={"sandbox": True, "files": ("src/a.py",)})
+    report_artifacts(artifacts, ArtifactKind.LAMBDA_ZIP, steps)
+    assert steps.lines[0] == "your code in the artifact: src/a.py"
+    assert "cannot run on AWS Lambda" in steps.lines[1]
+    report_artifacts(artifacts, ArtifactKind.DOCKER, steps)
+    assert len(steps.lines) == 3

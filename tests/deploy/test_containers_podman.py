@@ -19,9 +19,8 @@ from pathlib import Path
 import httpx
 import pytest
 
-from reward_kit.deploy import DeploySpec
-from reward_kit.deploy._context import build_docker_context
-from reward_kit.deploy._local import LocalTarget
+from reward_kit.deploy import DeploySpec, LocalOptions, LocalTarget
+from reward_kit.deploy.artifacts import build_docker_context
 
 from ..conftest import QUICKSTART, free_port, require_integration
 from ._podman import BASE_TOOLS, ENV, podman
@@ -166,10 +165,10 @@ def test_local_target_through_the_docker_api(
     base_image: str, podman_socket: str, tmp_path: Path
 ) -> None:
     port = free_port()
-    options = {
-        "docker_host": podman_socket, "port": port, "network": "host",
-        "base_image": base_image, "state_dir": str(tmp_path / "state"), "health_timeout": 120,
-    }  # fmt: skip
+    options = LocalOptions(
+        docker_host=podman_socket, port=port, network="host", base_image=base_image,
+        state_dir=str(tmp_path / "state"), health_timeout=120,
+    )  # fmt: skip
     spec = DeploySpec(name="quick-local", sources=(QUICKSTART,), options=options)
     artifacts = build_docker_context(spec, tmp_path / "out", wheelhouse=True, base_image=base_image)
     target = LocalTarget()
@@ -197,3 +196,92 @@ def test_local_target_through_the_docker_api(
     finally:
         target.delete("quick-local", options, steps)
     assert target.status("quick-local", options) == {"name": "quick-local", "exists": False}
+
+
+# What docs/deploy.md says a Podman container needs for bubblewrap: an unmasked /proc (for its
+# fresh proc mount) and no seccomp filter (Podman's default one refuses sethostname in the
+# sandbox's UTS namespace).
+SANDBOX_OPTIONS = [
+    "--security-opt",
+    "systempaths=unconfined",
+    "--security-opt",
+    "seccomp=unconfined",
+]
+
+
+def test_code_rewards_run_in_the_image_with_an_unmasked_proc(
+    base_image: str, tmp_path: Path
+) -> None:
+    """The image of a code reward carries bubblewrap, and the sandbox starts inside the
+    container with the settings docs/deploy.md names for Podman; without them, the call is an
+    error naming bubblewrap's refusal, never a score."""
+    target = "reward_kit.rewards:code_execution_reward"
+    spec = DeploySpec(name="code", sources=(target,), auth="none")
+    artifacts = build_docker_context(spec, tmp_path / "out", wheelhouse=True, base_image=base_image)
+    assert artifacts.extra["sandbox"] is True
+    assert artifacts.docker_context is not None
+    tag = "localhost/reward-kit/code:test"
+    built = podman(
+        "build", "--format", "docker", "--layers=false", "-t", tag, str(artifacts.docker_context)
+    )
+    assert built.returncode == 0, built.stdout[-3000:] + built.stderr[-3000:]
+    item = {
+        "messages": [{"role": "assistant", "content": "def add(a, b):\n    return a + b\n"}],
+        "ground_truth": {"tests": ["assert add(1, 2) == 3", "assert add(-1, 1) == 0"]},
+    }
+    try:
+        for unmasked in (True, False):
+            port = free_port()
+            name = f"rk-test-code-{port}"
+            options = SANDBOX_OPTIONS if unmasked else []
+            run = podman(
+                "run", "-d", "--name", name, "--network", "host", "--read-only",
+                "--tmpfs", "/tmp", *options, "-e", f"PORT={port}", "-e", "RK_HOST=127.0.0.1",
+                tag,
+            )  # fmt: skip
+            assert run.returncode == 0, run.stderr
+            try:
+                url = f"http://127.0.0.1:{port}"
+                wait_healthy(url)
+                answer = httpx.post(f"{url}/evaluate/code_execution_reward", json=item, timeout=60)
+                if unmasked:
+                    assert answer.status_code == 200, answer.text
+                    assert answer.json()["score"] == 1.0, answer.text
+                    assert "(bubblewrap)" in answer.json()["reason"], answer.text
+                else:
+                    assert answer.status_code != 200, answer.text
+                    assert "SandboxUnavailable" in answer.text or (
+                        answer.json()["error"]["code"] == "sandbox_unavailable"
+                    ), answer.text
+                    assert "bwrap" in answer.json()["error"]["message"], answer.text
+            finally:
+                podman("rm", "-f", name)
+    finally:
+        podman("rmi", "-f", tag)
+
+
+def test_local_target_runs_code_rewards_on_podman(
+    base_image: str, podman_socket: str, tmp_path: Path
+) -> None:
+    port = free_port()
+    options = LocalOptions(
+        docker_host=podman_socket, port=port, network="host", base_image=base_image,
+        state_dir=str(tmp_path / "state"), health_timeout=120,
+    )  # fmt: skip
+    target_name = "reward_kit.rewards:code_execution_reward"
+    spec = DeploySpec(name="code-local", sources=(target_name,), auth="none", options=options)
+    artifacts = build_docker_context(spec, tmp_path / "out", wheelhouse=True, base_image=base_image)
+    target = LocalTarget()
+    steps = Steps()
+    item = {
+        "messages": [{"role": "assistant", "content": "def add(a, b):\n    return a + b\n"}],
+        "ground_truth": {"tests": ["assert add(1, 2) == 3"]},
+    }
+    try:
+        deployed = target.deploy(spec, artifacts, steps)
+        assert any("systempaths=unconfined" in line for line in steps.lines)
+        answer = httpx.post(f"{deployed.url}/evaluate/code_execution_reward", json=item, timeout=60)
+        assert answer.status_code == 200, answer.text
+        assert answer.json()["score"] == 1.0, answer.text
+    finally:
+        target.delete("code-local", options, steps)

@@ -17,10 +17,10 @@ import pytest
 from click.testing import CliRunner
 
 from reward_kit.cli import cli
-from reward_kit.deploy import _runner
+from reward_kit.deploy import _registry
 
 from ..conftest import QUICKSTART
-from .test_gcp_fake import GoogleFake, serve_google_fake
+from ._gcp_fake import GoogleFake, serve_google_fake
 
 
 @pytest.fixture
@@ -36,10 +36,10 @@ def gcp_cli(google_fake: GoogleFake, monkeypatch: pytest.MonkeyPatch) -> GoogleF
     pytest.importorskip("google.cloud.run_v2")
     from google.auth.credentials import AnonymousCredentials
 
-    from reward_kit.deploy._gcp_cloud_run import CloudRunTarget
+    from reward_kit.deploy import CloudRunTarget
 
     monkeypatch.setitem(
-        _runner.FACTORIES,
+        _registry.FACTORIES,
         "gcp-cloud-run",
         lambda: CloudRunTarget(credentials=AnonymousCredentials(), endpoint=google_fake.endpoint),
     )
@@ -209,13 +209,13 @@ def test_aws_lambda_cli_subprocess_against_a_moto_server(moto_server: str, tmp_p
     assert "auth: aws-iam" in proc.stdout
     assert ".lambda-url.eu-west-1.on.aws" in proc.stdout
     assert 'AwsSigV4(region="eu-west-1")' in proc.stdout
-    assert "-> creating function math-rewards" in proc.stderr  # steps shown as they happen
+    assert "-> creating function rk-math-rewards" in proc.stderr  # steps shown as they happen
 
     import boto3
 
     lam = boto3.client("lambda", region_name="eu-west-1", endpoint_url=moto_server,
                        aws_access_key_id="testing", aws_secret_access_key="testing")  # fmt: skip
-    assert lam.get_function_url_config(FunctionName="math-rewards")["AuthType"] == "AWS_IAM"
+    assert lam.get_function_url_config(FunctionName="rk-math-rewards")["AuthType"] == "AWS_IAM"
 
     status = run_rk("deploy", "status", "math-rewards", "--json", *common, env=env, cwd=tmp_path)
     assert json.loads(status.stdout)["state"] == "Active"

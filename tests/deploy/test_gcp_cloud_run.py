@@ -13,11 +13,16 @@ from typing import Any
 import pytest
 
 from reward_kit._errors import ConfigurationError
-from reward_kit.deploy import Artifacts, DeploySpec
-from reward_kit.deploy._common import DeployError, write_plan
-from reward_kit.deploy._gcp_cloud_run import CloudRunTarget
+from reward_kit.deploy import (
+    Artifacts,
+    CloudRunOptions,
+    CloudRunTarget,
+    DeployError,
+    DeploySpec,
+    write_plan,
+)
 
-from .test_gcp_fake import BUILD_FAILURE, GoogleFake, serve_google_fake
+from ._gcp_fake import BUILD_FAILURE, GoogleFake, serve_google_fake
 
 
 @pytest.fixture
@@ -64,9 +69,11 @@ def spec(auth: str = "api-key", **options: Any) -> DeploySpec:
         "concurrency": 4,
         "memory": "2Gi",
     }
+    given = {key: value for key, value in {**base, **options}.items() if value is not None}
     return DeploySpec(
-        name="math-rewards", sources=("rewards.py",), auth=auth, options={**base, **options}
-    )  # type: ignore[arg-type]
+        name="math-rewards", sources=("rewards.py",), auth=auth,  # type: ignore[arg-type]
+        options=CloudRunOptions(**given),
+    )  # fmt: skip
 
 
 def env_of(service: dict[str, Any]) -> dict[str, Any]:
@@ -200,6 +207,11 @@ def test_google_iam_grants_only_the_members_and_sets_the_audience(
     )
     assert not google_fake.requests("POST", r"/secrets")
     assert "GoogleIdToken()" in result.sdk_snippet
+    # No --service-account: a dedicated one, with no roles, not the default compute account.
+    runtime = "rk-math-rewards@my-proj-1.iam.gserviceaccount.com"
+    assert create.body["template"]["serviceAccount"] == runtime
+    assert list(google_fake.service_accounts) == [runtime]
+    assert result.details["service_account"] == runtime
 
 
 def test_api_errors_are_surfaced_verbatim(google_fake: GoogleFake, artifacts: Artifacts) -> None:
@@ -223,7 +235,7 @@ def test_a_failed_build_names_its_status_and_logs(
 def test_status_and_delete(google_fake: GoogleFake, artifacts: Artifacts) -> None:
     deployer = target(google_fake)
     deployer.deploy(spec(), artifacts, Steps())
-    options = {"project": "my-proj-1", "region": "europe-west1"}
+    options = CloudRunOptions(project="my-proj-1", region="europe-west1")
     status = deployer.status("math-rewards", options)
     assert status["ready"] is True
     assert status["max_instances"] == 3
@@ -240,7 +252,14 @@ def test_status_and_delete(google_fake: GoogleFake, artifacts: Artifacts) -> Non
     [
         ("api-key", {"project": None}, "needs a project: pass --project"),
         ("api-key", {"project": "Bad_Project"}, "not a Google Cloud project ID"),
-        ("api-key", {"service_account": None}, "needs --service-account"),
+        (
+            "api-key",
+            {"service_account": "123456789-compute@developer.gserviceaccount.com"},
+            "one of Google's default service accounts",
+        ),
+        ("api-key", {"service_account": "my-proj-1@appspot.gserviceaccount.com"}, "default"),
+        ("api-key", {"invokers": [TRAINER]}, "--invoker has no effect with --auth api-key"),
+        ("none", {}, "--auth none on gcp-cloud-run makes a public evaluator"),
         ("mtls", {}, "does not support --auth mtls"),
         ("google-iam", {}, "needs at least one --invoker"),
         ("google-iam", {"invokers": ["trainer@x.com"]}, "must look like serviceAccount:"),

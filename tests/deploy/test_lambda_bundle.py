@@ -17,16 +17,13 @@ import pytest
 
 from reward_kit._errors import ConfigurationError
 from reward_kit.deploy import DeploySpec
-from reward_kit.deploy._lambda import build_lambda_zip
+from reward_kit.deploy.artifacts import build_lambda_zip
 
 from ..conftest import QUICKSTART
+from ._lambda_events import ITEM, url_event
 
 KEY = "rk_lambda_test_key_0123456789"
 TRAINER = "arn:aws:sts::123456789012:assumed-role/trainer/job-7"
-ITEM = {
-    "messages": [{"role": "user", "content": "2+2?"}, {"role": "assistant", "content": "4"}],
-    "ground_truth": "4",
-}
 
 # Runs inside the isolated interpreter: argv = bundle dir, events file. Prints one JSON line.
 DRIVER = r"""
@@ -50,35 +47,6 @@ results = [rk_lambda.handler(event, Context()) for event in json.load(open(event
 print(json.dumps({"import_seconds": import_seconds, "fastapi": fastapi.__file__,
                   "site": "site" in sys.modules, "results": results}))
 """
-
-
-def url_event(
-    method: str, path: str, *, body: object = None, headers: dict[str, str] | None = None,
-    iam_arn: str | None = None,
-) -> dict[str, object]:  # fmt: skip
-    """A Lambda function-URL (API Gateway HTTP API payload 2.0) event."""
-    context: dict[str, object] = {
-        "accountId": "anonymous", "apiId": "abc", "domainName": "abc.lambda-url.us-east-1.on.aws",
-        "domainPrefix": "abc", "requestId": "req-1", "routeKey": "$default", "stage": "$default",
-        "time": "22/Nov/2026:06:00:00 +0000", "timeEpoch": 1795000000000,
-        "http": {"method": method, "path": path, "protocol": "HTTP/1.1",
-                 "sourceIp": "198.51.100.7", "userAgent": "reward-kit-test"},
-    }  # fmt: skip
-    if iam_arn is not None:
-        # What AWS adds for AuthType=AWS_IAM once it has checked the SigV4 signature.
-        context["authorizer"] = {
-            "iam": {"accessKey": "AKIAEXAMPLE", "accountId": "123456789012",
-                    "callerId": "AROAEXAMPLE:job-7", "userArn": iam_arn, "userId": "AROAEXAMPLE"}
-        }  # fmt: skip
-    event: dict[str, object] = {
-        "version": "2.0", "routeKey": "$default", "rawPath": path, "rawQueryString": "",
-        "headers": {"host": "abc.lambda-url.us-east-1.on.aws", **(headers or {})},
-        "requestContext": context, "isBase64Encoded": False,
-    }  # fmt: skip
-    if body is not None:
-        event["body"] = json.dumps(body)
-        event["headers"]["content-type"] = "application/json"  # type: ignore[index]
-    return event
 
 
 @pytest.fixture(scope="module")
@@ -213,7 +181,7 @@ def test_same_input_same_bytes_and_size_limits(
 def test_secret_keys_come_from_secrets_manager() -> None:
     boto3 = pytest.importorskip("boto3")
     moto = pytest.importorskip("moto")
-    from reward_kit.deploy._lambda_app import read_secret_keys
+    from reward_kit.deploy.artifacts.lambda_handler import read_secret_keys
 
     with moto.mock_aws():
         client = boto3.client(

@@ -20,10 +20,10 @@ from typing import Any
 import pytest
 
 from reward_kit.deploy import DeploySpec
-from reward_kit.deploy._lambda import build_lambda_zip
+from reward_kit.deploy.artifacts import build_lambda_zip
 
 from ..conftest import QUICKSTART
-from .test_lambda_bundle import ITEM, url_event
+from ._lambda_events import ITEM, url_event
 
 KEY = "rk_runtime_test_key_0123456789"
 

@@ -7,8 +7,7 @@ from pathlib import Path
 import pytest
 
 from reward_kit._errors import ConfigurationError
-from reward_kit.deploy import Artifacts, DeploySpec
-from reward_kit.deploy._local import LocalTarget
+from reward_kit.deploy import Artifacts, DeploySpec, LocalOptions, LocalTarget
 
 from ..conftest import QUICKSTART
 
@@ -28,7 +27,9 @@ def test_no_engine_is_a_clear_error(tmp_path: Path, monkeypatch: pytest.MonkeyPa
 
 def test_plan_names_every_engine_call(tmp_path: Path) -> None:
     spec = DeploySpec(
-        name="quick", sources=(QUICKSTART,), options={"port": 18080, "base_image": "local/base"}
+        name="quick",
+        sources=(QUICKSTART,),
+        options=LocalOptions(port=18080, base_image="local/base"),
     )
     calls = LocalTarget().plan(spec, Artifacts(out_dir=tmp_path, docker_context=tmp_path / "ctx"))
     assert [call.method for call in calls] == [

@@ -35,7 +35,7 @@ import pytest
 import yaml
 from dockerfile_parse import DockerfileParser
 
-from reward_kit.deploy._context import pip_platform
+from reward_kit.deploy.artifacts import pip_platform
 
 from ..conftest import ROOT, free_port, require_integration
 from ._podman import ENV, podman

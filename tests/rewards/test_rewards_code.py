@@ -11,10 +11,11 @@ from typing import Any
 import pytest
 
 from reward_kit import InvalidRequest
+from reward_kit.engine import Call, Engine, Item
 from reward_kit.rewards import code_execution_reward, humaneval_problems, humaneval_reward
 from reward_kit.rewards.code import extract_code
-from reward_kit.service._engine import Call, Engine
-from reward_kit.service._outcome import Item
+from reward_kit.sandbox import Limits, Sandbox
+from reward_kit.sandbox._testrun import PreludeFailed, run_python_tests
 
 pytestmark = [pytest.mark.integration, pytest.mark.usefixtures("needs_bwrap")]
 
@@ -69,6 +70,79 @@ def test_a_hanging_test_fails_alone() -> None:
     assert [m.score for m in result.metrics.values()] == [1.0, 0.0, 1.0]
     reason = result.metrics["test_1"].reason
     assert "timeout" in reason or "CPU time limit" in reason, reason  # whichever comes first
+
+
+SOLUTION_OBJECTS = """
+import math
+LIMIT = 10
+class Solution:
+    def twoSum(self, nums, target):
+        seen = {}
+        for i, n in enumerate(nums):
+            if target - n in seen:
+                return [seen[target - n], i]
+            seen[n] = i
+class Stack:
+    def __init__(self):
+        self.items = []
+    def push(self, x):
+        self.items.append(x)
+    def pop(self):
+        return self.items.pop()
+    @property
+    def size(self):
+        return len(self.items)
+    def __eq__(self, other):
+        return True
+def root(x):
+    if x < 0:
+        raise ValueError("negative")
+    return math.sqrt(x)
+def merge(a, b):
+    return a.items + b.items
+def raw(a, b):
+    return Stack()
+"""
+OBJECT_TESTS = {
+    "assert Solution().twoSum([2, 7, 11, 15], 9) == [0, 1]": 1.0,
+    "s = Stack()\ns.push(1)\ns.push(2)\nassert s.pop() == 2\nassert s.size == 1": 1.0,
+    "assert LIMIT == 10 and Stack().items == []": 1.0,
+    "try:\n    root(-1)\nexcept ValueError as e:\n    assert 'negative' in str(e)\n"
+    "else:\n    assert False": 1.0,
+    "assert math.isclose(root(2), 2 ** 0.5)": 1.0,
+    "a, b = Stack(), Stack()\na.push(1)\nb.push(2)\nassert merge(a, b) == [1, 2]": 1.0,
+    "s = Stack()\nassert s == s and s != Stack()": 1.0,
+    # Objects are compared by identity here: the solution's __eq__ never runs.
+    "assert Stack() == Stack()": 0.0,
+    "assert raw(1, 2) is not None": 0.0,  # a function's result must be plain data
+    "Stack().items = [1]": 0.0,
+}
+
+
+def test_assert_tests_call_functions_classes_and_methods_with_plain_data() -> None:
+    tests = list(OBJECT_TESTS)
+    result = code_execution_reward(say(SOLUTION_OBJECTS), ground_truth={"tests": tests})
+    got = {test: m.score for test, m in zip(tests, result.metrics.values(), strict=True)}
+    assert got == OBJECT_TESTS, [m.reason for m in result.metrics.values()]
+    reasons = [m.reason for m in result.metrics.values()]
+    assert "the solution returned a Stack, not plain data" in reasons[-2], reasons[-2]
+
+
+def test_tests_that_do_not_compile_are_invalid_requests() -> None:
+    with pytest.raises(InvalidRequest, match=r"ground_truth\.tests\[1\]: not valid Python"):
+        code_execution_reward(say("x = 1"), ground_truth={"tests": ["pass", "assert ("]})
+    problem = dict(humaneval_problems()[0])
+    with pytest.raises(InvalidRequest, match=r"ground_truth\.entry_point"):
+        humaneval_reward(say("    pass\n"), ground_truth={**problem, "entry_point": "f()"})
+    with pytest.raises(InvalidRequest, match=r"ground_truth\.test: not valid Python"):
+        humaneval_reward(say("    pass\n"), ground_truth={**problem, "test": "def check(:"})
+
+
+def test_a_prelude_that_fails_is_an_error_not_a_score() -> None:
+    box = Sandbox(limits=Limits(wall_seconds=5))
+    with pytest.raises(PreludeFailed, match="ValueError: no helpers"):
+        run_python_tests(box, "def f():\n    return 1", ["assert f() == 1"],
+                         prelude="raise ValueError('no helpers')")  # fmt: skip
 
 
 def test_code_ground_truth_must_be_usable() -> None:

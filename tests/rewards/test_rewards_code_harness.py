@@ -34,7 +34,7 @@ def inject(monkeypatch: pytest.MonkeyPatch, old: str, new: str) -> None:
 def test_a_harness_that_fails_before_starting_is_an_error_not_a_zero(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    inject(monkeypatch, "    _undumpable()\n", "    raise OSError(38, 'injected: no prctl')\n")
+    inject(monkeypatch, "    _set_dumpable(0)\n", "    raise OSError(38, 'injected: no prctl')\n")
     with pytest.raises(SandboxUnavailable, match="injected: no prctl"):
         code_execution_reward(say("def f(): pass"), ground_truth={"tests": ["f()"]})
     problem = humaneval_problems()[0]
@@ -47,12 +47,23 @@ def test_a_harness_that_cannot_fork_before_any_model_code_is_an_error(
 ) -> None:
     inject(
         monkeypatch,
-        "        pid = os.fork()\n    except OSError as error:\n        if start == 0:",
-        "        raise BlockingIOError(11, 'Resource temporarily unavailable')\n"
-        "    except OSError as error:\n        if start == 0:",
+        "            self.pid = os.fork()\n",
+        "            raise BlockingIOError(11, 'Resource temporarily unavailable')\n",
     )
     with pytest.raises(SandboxUnavailable, match="could not start the solution's process"):
         code_execution_reward(say("def f(): pass"), ground_truth={"tests": ["f()", "f()"]})
+
+
+def test_a_solution_process_that_fails_before_running_model_code_is_an_error(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    server = _testrun._FILES["rk_server.py"]
+    ready = '    wire.write_frame(CONTROL_FD, ["ready"])\n'
+    assert ready in server
+    files = {**_testrun._FILES, "rk_server.py": server.replace(ready, "    os._exit(3)\n", 1)}
+    monkeypatch.setattr(_testrun, "_FILES", files)
+    with pytest.raises(SandboxUnavailable, match="the solution's process did not start"):
+        code_execution_reward(say("def f(): pass"), ground_truth={"tests": ["f()"]})
 
 
 def test_a_fork_bomb_in_a_test_is_the_codes_failure_and_the_next_test_still_runs() -> None:
@@ -97,9 +108,10 @@ def test_code_that_loads_too_slowly_fails_every_test_as_a_score() -> None:
 
 # --- 4. the nonce is unreadable by model code ---------------------------------------------
 
-# Searches everything the code can reach for the nonce, of which it knows only the SHA-256,
-# at load time (in the solution's process) and again in the test's process, and reports what
-# it found as the test's failure message: the one channel that reaches the host.
+# Searches everything the code can reach for a secret 32-hex token (the nonce, or a token in
+# the tests), of which it knows only the SHA-256, at load time and again during a call, in
+# every process it can read, and reports what it found: as its failure message, or as the
+# value of `hunt()`.
 PROBE = r"""
 import gc, hashlib, os, re, sys
 TARGET = "%s"
@@ -157,7 +169,7 @@ def search():
         for value in [obj] + gc.get_referents(obj):
             if isinstance(value, (str, bytes, bytearray)):
                 check("heap", value)
-    for pid in ("self", "1", "2", str(os.getppid())):
+    for pid in ["self"] + [name for name in os.listdir("/proc") if name.isdigit()]:
         for name in ("cmdline", "environ"):
             read(f"/proc/{pid}/{name}", f"{pid}/{name}")
         memory(pid, f"{pid}/mem")
@@ -171,6 +183,9 @@ AT_LOAD = search()
 
 def probe():
     raise AssertionError(f"load: {AT_LOAD}; test: {search()}")
+
+def hunt():
+    return [AT_LOAD, search()]
 """
 
 
@@ -201,3 +216,28 @@ def test_the_nonce_probe_detects_a_leak(monkeypatch: pytest.MonkeyPatch) -> None
     reason = probe_reason(monkeypatch)
     assert "load: LEAK" in reason, reason
     assert "test: LEAK" in reason, reason
+
+
+# --- 5. the tests (the expected answers) are unreadable by model code ---------------------
+
+
+def answer_key_reason() -> str:
+    token = secrets.token_hex(16)
+    code = PROBE % hashlib.sha256(token.encode()).hexdigest()
+    test = (
+        f"result = hunt()\nassert all(r.startswith('clean') for r in result), (result, '{token}')"
+    )
+    result = code_execution_reward(say(code), ground_truth={"tests": [test]}, timeout_per_run=10)
+    return result.metrics["test_0"].reason
+
+
+def test_model_code_cannot_find_the_tests_it_is_judged_by() -> None:
+    reason = answer_key_reason()
+    assert reason == "passed", reason
+
+
+def test_the_answer_key_probe_detects_a_leak(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The control: a harness that leaves the tests' file in the work dir is caught."""
+    inject(monkeypatch, '    os.unlink("rk_tests.json")\n', "    pass\n")
+    reason = answer_key_reason()
+    assert "LEAK workdir" in reason, reason

@@ -156,14 +156,20 @@ def test_processes_a_test_leaves_behind_are_ended_before_the_next_test() -> None
     code = (
         "import os, time\n"
         "def spawn():\n"
-        "    if os.fork() == 0:\n"
+        "    pid = os.fork()\n"
+        "    if pid == 0:\n"
         "        os.setsid()\n"
         "        time.sleep(60)\n"
         "        os._exit(0)\n"
-        "def others():\n"
-        "    mine = (1, 2, os.getpid(), os.getppid())  # init, harness, test, solution\n"
-        "    return [p for p in os.listdir('/proc') if p.isdigit() and int(p) not in mine]\n"
+        "    open('/tmp/spawned', 'w').write(str(pid))\n"
+        "def alive():\n"
+        "    pid = open('/tmp/spawned').read()\n"
+        "    try:\n"
+        "        state = open(f'/proc/{pid}/stat').read().rsplit(')', 1)[1].split()[0]\n"
+        "    except OSError:\n"
+        "        return False\n"
+        "    return state not in ('Z', 'X')\n"
     )
-    tests = ["spawn()", "assert others() == [], others()"]
+    tests = ["spawn()", "assert alive() is False"]
     result = code_execution_reward(say(code), ground_truth={"tests": tests})
     assert [m.score for m in result.metrics.values()] == [1.0, 1.0], result

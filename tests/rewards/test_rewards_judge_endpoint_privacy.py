@@ -34,7 +34,7 @@ def test_the_doc_names_the_model_but_not_the_endpoint(tmp_path: Path) -> None:
         "                  name='judge')\n"
     )
     settings = ServeSettings(targets=(str(rewards),), workers=1)
-    with TestClient(create_app(settings=settings)) as client:
+    with TestClient(create_app(settings=settings), base_url="http://localhost") as client:
         response = client.get("/functions")
     assert response.status_code == 200, response.text
     (entry,) = [f for f in response.json()["functions"] if f["name"] == "judge"]

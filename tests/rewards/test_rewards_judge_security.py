@@ -58,7 +58,7 @@ def test_request_kwargs_cannot_redirect_the_builtin_judge_or_leak_a_secret(
         operator_env.reply('{"score": 9, "reason": "right"}')
         attacker.reply('{"score": 10, "reason": "pwned"}')
     settings = ServeSettings(targets=("reward_kit.rewards:llm_judge_reward",), workers=1)
-    with TestClient(create_app(settings=settings)) as client:
+    with TestClient(create_app(settings=settings), base_url="http://localhost") as client:
         hostile = {**HOSTILE, "base_url": attacker.url}
         response = client.post(
             "/evaluate/llm_judge_reward",
@@ -97,7 +97,7 @@ def test_a_served_llm_judge_factory_uses_only_its_own_endpoint(
         "                  api_key_env='RK_TEST_JUDGE_KEY', name='judge')\n"
     )
     settings = ServeSettings(targets=(str(rewards),), workers=1)
-    with TestClient(create_app(settings=settings)) as client:
+    with TestClient(create_app(settings=settings), base_url="http://localhost") as client:
         kwargs = {**HOSTILE, "base_url": attacker.url}
         response = client.post("/evaluate/judge", json={"messages": SAY, "kwargs": kwargs})
     assert response.status_code == 200, response.text

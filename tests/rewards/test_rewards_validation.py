@@ -130,7 +130,7 @@ def test_over_http_a_bad_ground_truth_is_a_per_item_invalid_status_not_a_score()
         {"messages": say("the cat"), "ground_truth": 5},
         {"messages": say("the cat"), "ground_truth": {"a": "b"}},
     ]
-    with TestClient(create_app(settings=settings)) as client:
+    with TestClient(create_app(settings=settings), base_url="http://localhost") as client:
         response = client.post("/batch_evaluate/text_similarity_reward", json={"items": items})
     assert response.status_code == 200, response.text
     results = response.json()["results"]

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
+
 import pytest
 
 from reward_kit.sandbox import Limits, Sandbox, SandboxUnavailable
@@ -73,3 +75,19 @@ def test_limits_reject_nonsense(bad: dict[str, object]) -> None:
 def test_cpu_rlimit_rounds_up_and_leaves_a_kill_gap() -> None:
     assert Limits(cpu_seconds=1.2).rlimits(processes=False)["RLIMIT_CPU"] == (2, 3)
     assert "RLIMIT_NPROC" in Limits().rlimits(processes=True)
+
+
+@pytest.mark.integration
+def test_runs_in_threads_keep_to_their_own_file_descriptors(sandbox: Sandbox) -> None:
+    """A threaded server (--workers 0) runs sandboxes side by side: none may close a file
+    descriptor another run is using (an fd closed twice can be another thread's by then)."""
+
+    def run(i: int) -> tuple[str, str]:
+        result = sandbox.run_python(
+            f"import data\nprint(data.VALUE + {i})", files={"data.py": "VALUE = 1000"}
+        )
+        return result.status, result.stdout
+
+    with ThreadPoolExecutor(8) as pool:
+        results = list(pool.map(run, range(200)))
+    assert results == [("ok", f"{1000 + i}\n") for i in range(200)]

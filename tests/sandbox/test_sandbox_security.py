@@ -215,7 +215,7 @@ for path in ("/proc/sysrq-trigger", "/proc/sys/kernel/hostname"):
 """
     run = sandbox.run_python(code)
     assert run.status == "ok", run
-    assert int(run.stdout.split("pids ")[1].split()[0]) <= 3  # bwrap's init and the program
+    assert int(run.stdout.split("pids ")[1].split()[0]) <= 3  # the sandbox's init and the program
     assert "READ" not in run.stdout
     assert "WROTE" not in run.stdout
     assert "'sandbox'" in run.stdout  # /proc/self/root is the sandbox's own root

@@ -329,3 +329,20 @@ def test_register_needs_fireworks_credentials(monkeypatch: pytest.MonkeyPatch) -
     )
     assert result.exit_code != 0
     assert "FIREWORKS_API_KEY" in str(result.exception or result.output)
+
+
+def test_the_shim_is_the_linted_module_with_its_three_constants_set() -> None:
+    from reward_kit.sdk import _fireworks_main
+    from reward_kit.sdk.fireworks import render_shim
+
+    template = Path(_fireworks_main.__file__).read_text().splitlines()
+    text = render_shim(url="http://h:1/", function="f", api_key_env="", timeout=5).splitlines()
+    changed = [(a, b) for a, b in zip(template, text, strict=True) if a != b]
+    assert changed == [
+        (
+            'EVALUATOR_URL = "http://127.0.0.1:8000/evaluate/reward"',
+            "EVALUATOR_URL = 'http://h:1/evaluate/f'",
+        ),
+        ('API_KEY_ENV = "RK_API_KEY"', "API_KEY_ENV = ''"),
+        ("TIMEOUT = 60.0", "TIMEOUT = 5.0"),
+    ]

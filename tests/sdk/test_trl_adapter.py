@@ -15,14 +15,15 @@ import pytest
 from reward_kit import (
     AuthenticationError,
     EvaluatorUnavailable,
+    InvalidResponse,
     PermissionDenied,
     RewardKitError,
     UnknownFunction,
 )
 from reward_kit.sdk import (
     AsyncEvaluatorClient,
+    AsyncTRLReward,
     EvaluatorClient,
-    SyncTRLReward,
     TRLReward,
     trl_reward,
     trl_reward_sync,
@@ -47,11 +48,11 @@ class Hooks:
         self.extra[column] = values
 
 
-def call(reward: TRLReward | SyncTRLReward, **kwargs: Any) -> list[float | None]:
+def call(reward: AsyncTRLReward | TRLReward, **kwargs: Any) -> list[float | None]:
     """Call the reward exactly as GRPOTrainer does: keywords only, TRL's extras included."""
     kwargs.setdefault("completion_ids", [[1, 2]] * len(kwargs["completions"]))
     kwargs.setdefault("trainer_state", object())
-    if isinstance(reward, TRLReward):
+    if isinstance(reward, AsyncTRLReward):
 
         async def run() -> list[float | None]:
             try:
@@ -150,7 +151,7 @@ def test_pickles_before_and_after_use(server: LiveServer) -> None:
     assert call(again, prompts=["p"], completions=["abcd"]) == [0.04]
     clone.close()
 
-    async def used_async() -> TRLReward:
+    async def used_async() -> AsyncTRLReward:
         reward = trl_reward(server.url, function="echo", auth=KEY)
         await reward(prompts=["p"], completions=["ab"])
         copy = pickle.loads(pickle.dumps(reward))
@@ -254,9 +255,9 @@ def test_pickles_after_use_with_a_custom_transport(server: LiveServer, factory: 
         reward.close()
     else:
 
-        async def use_then_pickle() -> TRLReward:
+        async def use_then_pickle() -> AsyncTRLReward:
             assert await reward(prompts=["p"], completions=["abc"]) == [0.03]
-            copy: TRLReward = pickle.loads(pickle.dumps(reward))
+            copy: AsyncTRLReward = pickle.loads(pickle.dumps(reward))
             await reward.aclose()
             return copy
 
@@ -287,7 +288,7 @@ def ok_batch(request: httpx.Request) -> httpx.Response:
 
 def mocked(
     mode: str, handler: Callable[[httpx.Request], httpx.Response], **options: Any
-) -> TRLReward | SyncTRLReward:
+) -> AsyncTRLReward | TRLReward:
     config = ClientConfig(
         url="http://evaluator.test", transport=httpx.MockTransport(handler), max_retries=0
     )
@@ -300,12 +301,12 @@ FAILURES = [
     pytest.param(lambda r: httpx.Response(500, text="oops"), RewardKitError, "HTTP 500", id="500"),
     pytest.param(
         lambda r: httpx.Response(200, json={"results": []}),
-        RewardKitError,
+        InvalidResponse,
         "answered 0 results for 2 items",
         id="malformed-batch",
     ),
     pytest.param(
-        lambda r: httpx.Response(200, text="<html>"), RewardKitError, "not JSON", id="not-json"
+        lambda r: httpx.Response(200, text="<html>"), InvalidResponse, "not JSON", id="not-json"
     ),
     pytest.param(lambda r: httpx.Response(401), AuthenticationError, "on_error='raise'", id="401"),
     pytest.param(lambda r: httpx.Response(403), PermissionDenied, "on_error='raise'", id="403"),
@@ -482,3 +483,13 @@ def test_trainer_keywords_are_not_checked_as_columns(mode: str) -> None:
         log_extra=hooks.log_extra,
     )
     assert rewards == [0.01, 0.02]
+
+
+def test_the_old_sync_name_still_works_with_a_warning() -> None:
+    import reward_kit.sdk as sdk
+
+    with pytest.deprecated_call(match="SyncTRLReward is now TRLReward"):
+        old = sdk.SyncTRLReward  # type: ignore[attr-defined]
+    assert old is TRLReward
+    assert not asyncio.iscoroutinefunction(TRLReward.__call__)
+    assert asyncio.iscoroutinefunction(AsyncTRLReward.__call__)

@@ -22,9 +22,8 @@ import pytest
 from fastapi.testclient import TestClient
 
 from reward_kit import load_functions
+from reward_kit.engine import MAX_JSON_DEPTH, Item
 from reward_kit.service import Call, Engine, ServeSettings, create_app
-from reward_kit.service._outcome import Item
-from reward_kit.service._wire import MAX_JSON_DEPTH
 
 from ..conftest import FIXTURES, error_of, rk_serve
 
@@ -47,7 +46,9 @@ def deep_body(depth: int = 600) -> dict[str, Any]:
 @pytest.fixture(scope="module")
 def client() -> Iterator[TestClient]:
     settings = ServeSettings(targets=(REWARDS,), workers=1, timeout=10)
-    with TestClient(create_app(settings=settings), raise_server_exceptions=False) as client:
+    with TestClient(
+        create_app(settings=settings), base_url="http://localhost", raise_server_exceptions=False
+    ) as client:
         yield client
 
 
@@ -88,7 +89,10 @@ def test_nesting_up_to_the_limit_is_accepted(client: TestClient) -> None:
 
 def test_nesting_past_the_json_parser_limit_is_a_clear_400(client: TestClient) -> None:
     content = b'{"messages": [], "x": ' + b"[" * 2000 + b"]" * 2000 + b"}"
-    message = error_of(client.post("/evaluate/echo", content=content), 400, "invalid_json")
+    response = client.post(
+        "/evaluate/echo", content=content, headers={"content-type": "application/json"}
+    )
+    message = error_of(response, 400, "invalid_json")
     assert "nested" in message
     assert f"at most {MAX_JSON_DEPTH} levels" in message
 

@@ -5,13 +5,14 @@ from __future__ import annotations
 import io
 import json
 import logging
+import sys
 from collections.abc import Iterator
 
 import pytest
 from fastapi.testclient import TestClient
 
 from reward_kit.service import ServeSettings, create_app
-from reward_kit.service._observability import JsonFormatter, _ContextFilter
+from reward_kit.service._observability import JsonFormatter, TextFormatter, _ContextFilter
 
 from ..conftest import HOSTILE, metric
 
@@ -107,15 +108,15 @@ def test_json_logs_carry_request_id_and_identity_never_the_key(client: TestClien
 
 def test_metrics_can_be_turned_off() -> None:
     settings = ServeSettings(targets=(HOSTILE,), workers=1, metrics=False)
-    with TestClient(create_app(settings=settings)) as client:
+    with TestClient(create_app(settings=settings), base_url="http://localhost") as client:
         assert client.get("/metrics").status_code == 404
 
 
 def test_metrics_exposition_parses_and_buckets_are_le() -> None:
     from prometheus_client.parser import text_string_to_metric_families
 
+    from reward_kit.engine import Outcome
     from reward_kit.service._metrics import Metrics
-    from reward_kit.service._outcome import Outcome
 
     metrics = Metrics()
     for seconds in (0.005, 0.0051, 100.0):  # on a bound, just above it, above every bound
@@ -136,3 +137,38 @@ def test_metrics_exposition_parses_and_buckets_are_le() -> None:
     gauges = {name: families[name].samples[0].value for name in families if "pool" in name}
     assert gauges == {"rk_pool_workers": 2, "rk_pool_busy_tasks": 5, "rk_pool_queue_depth": 3}
     assert families["rk_in_flight_requests"].samples[0].value == 1
+
+
+def forged_record() -> logging.LogRecord:
+    try:
+        raise ValueError("bad\n2026-01-01 00:00:00,000 INFO reward_kit.auth: auth ok")
+    except ValueError:
+        exc_info = sys.exc_info()
+    return logging.LogRecord(
+        "reward_kit\x1b[2Kfake", logging.WARNING, __file__, 1,
+        "failed on %s", ("/evaluate\r\n2026-01-01 INFO x\u2028y\x85",), exc_info,
+    )  # fmt: skip
+
+
+def test_text_records_stay_on_their_line_and_tracebacks_are_indented() -> None:
+    first, *rest = TextFormatter().format(forged_record()).split("\n")
+    assert first.endswith(
+        "WARNING reward_kit\\x1b[2Kfake: failed on /evaluate\\r\\n2026-01-01 INFO x\\u2028y\\x85"
+    )
+    assert rest[0] == "    Traceback (most recent call last):"
+    assert all(line.startswith("    ") and line.isprintable() for line in rest)
+    # The exception's own line break stays, but the forged line it starts is indented.
+    assert rest[-2:] == [
+        "    ValueError: bad",
+        "    2026-01-01 00:00:00,000 INFO reward_kit.auth: auth ok",
+    ]
+
+
+def test_json_records_escape_every_string_field() -> None:
+    record = forged_record()
+    record.route = "/x\ny"
+    entry = json.loads(JsonFormatter().format(record))
+    assert entry["message"] == "failed on /evaluate\\r\\n2026-01-01 INFO x\\u2028y\\x85"
+    assert entry["logger"] == "reward_kit\\x1b[2Kfake"
+    assert entry["route"] == "/x\\ny"
+    assert entry["exception"].splitlines()[-2] == "ValueError: bad"  # kept: one JSON field

@@ -136,7 +136,7 @@ class _CrashesThePickler:
 def test_tasks_queued_behind_a_dead_pool_thread_are_rerun_by_the_watchdog() -> None:
     # The engine pickles every task itself, so this cannot come from a request any more; the
     # watchdog is the net for any other fault that kills one of pebble's threads.
-    from reward_kit.service import _worker
+    from reward_kit.engine import _worker
 
     async def scenario() -> None:
         async with engine() as running:

@@ -16,6 +16,7 @@ from ..conftest import error_of
 
 REWARDS = str(Path(__file__).parent.parent / "fixtures" / "service_rewards.py")
 MESSAGES = [{"role": "user", "content": "2+2?"}, {"role": "assistant", "content": "4"}]
+JSON = {"content-type": "application/json"}
 
 
 @pytest.fixture(scope="module")
@@ -28,7 +29,9 @@ def client() -> Iterator[TestClient]:
         max_timeout=20,
         timeout=10,
     )
-    with TestClient(create_app(settings=settings), raise_server_exceptions=False) as client:
+    with TestClient(
+        create_app(settings=settings), base_url="http://localhost", raise_server_exceptions=False
+    ) as client:
         yield client
 
 
@@ -231,7 +234,7 @@ def test_function_errors_and_timeouts_on_single_evaluate(client: TestClient) -> 
 def test_bad_input(
     client: TestClient, path: str, content: bytes, status: int, code: str, needle: str
 ) -> None:
-    message = error_of(client.post(path, content=content), status, code)
+    message = error_of(client.post(path, content=content, headers=JSON), status, code)
     assert needle in message
 
 
@@ -242,7 +245,8 @@ def test_chunked_body_over_the_limit_is_refused(client: TestClient) -> None:
             yield b"x" * 1000
         yield b'"}'
 
-    error_of(client.post("/evaluate/echo", content=chunks()), 413, "payload_too_large")
+    response = client.post("/evaluate/echo", content=chunks(), headers=JSON)
+    error_of(response, 413, "payload_too_large")
 
 
 def test_unknown_routes_and_methods_are_json(client: TestClient) -> None:
@@ -250,10 +254,77 @@ def test_unknown_routes_and_methods_are_json(client: TestClient) -> None:
     error_of(client.get("/evaluate"), 405, "method_not_allowed")
 
 
+@pytest.mark.parametrize("path", ["/health", "/functions", "/metrics", "/openapi.json"])
+def test_head_answers_like_get_without_a_body(client: TestClient, path: str) -> None:
+    got, head = client.get(path), client.head(path)
+    assert (got.status_code, head.status_code) == (200, 200)
+    assert head.content == b""
+    assert head.headers["content-type"] == got.headers["content-type"]
+
+
+@pytest.mark.parametrize(
+    "content_type",
+    ["application/json", "application/json; charset=utf-8", "Application/JSON;charset=UTF-8",
+     "application/vnd.rk+json", 'application/json; charset="utf8"'],
+)  # fmt: skip
+def test_json_media_types_are_accepted(client: TestClient, content_type: str) -> None:
+    body = json.dumps({"messages": MESSAGES}).encode()
+    response = client.post("/evaluate/echo", content=body, headers={"content-type": content_type})
+    assert response.status_code == 200, response.text
+
+
+@pytest.mark.parametrize(
+    ("path", "content_type", "needle"),
+    [
+        ("/evaluate/echo", None, "no Content-Type"),
+        ("/evaluate/echo", "text/plain", "'text/plain'"),
+        ("/batch_evaluate/echo", "application/x-www-form-urlencoded", "x-www-form-urlencoded"),
+        ("/reward", "multipart/form-data; boundary=x", "multipart/form-data"),
+        ("/openrlhf/echo", "text/plain;charset=utf-8", "'text/plain'"),
+        ("/evaluate/echo", "application/json; charset=latin-1", "charset='latin-1'"),
+        ("/evaluate/echo", "application/jsonx", "application/jsonx"),
+    ],
+)
+def test_bodies_not_declared_json_are_415(
+    client: TestClient, path: str, content_type: str | None, needle: str
+) -> None:
+    body = json.dumps({"messages": MESSAGES, "function": "echo"}).encode()
+    headers = {"content-type": content_type} if content_type else {}
+    message = error_of(
+        client.post(path, content=body, headers=headers), 415, "unsupported_media_type"
+    )
+    assert needle in message
+    assert "Content-Type: application/json" in message
+
+
+@pytest.mark.parametrize(
+    ("path", "item", "name"),
+    [
+        ("/evaluate/echo", {"kwargs": {"messages": []}}, "messages"),
+        ("/evaluate/echo", {"kwargs": {"ground_truth": "5"}}, "ground_truth"),
+        ("/evaluate/named_only", {"kwargs": {"messages": "x"}}, "messages"),
+        ("/batch_evaluate/group_relative", {"rollouts_messages": []}, "rollouts_messages"),
+        ("/batch_evaluate/group_relative", {"kwargs": {"ground_truths": [1]}}, "ground_truths"),
+    ],
+)
+def test_reserved_keyword_arguments_are_the_requests_fault(
+    client: TestClient, path: str, item: dict[str, Any], name: str
+) -> None:
+    item = {"messages": MESSAGES, **item}
+    if path.startswith("/batch"):
+        (result,) = client.post(path, json={"items": [item]}).json()["results"]
+        assert (result["status"], result["error"]["code"]) == ("invalid", "invalid_request")
+        message = result["error"]["message"]
+        assert message.startswith("items.0.kwargs: ")
+    else:
+        message = error_of(client.post(path, json=item), 422, "invalid_request")
+    assert f"{name!r} cannot be a keyword argument" in message
+
+
 def test_openapi_documents_the_wire_format(client: TestClient) -> None:
     schema = client.get("/openapi.json").json()
     body = schema["paths"]["/batch_evaluate"]["post"]["requestBody"]["content"]
     assert body["application/json"]["schema"]["$ref"] == "#/components/schemas/BatchEvaluateRequest"
-    assert {"EvaluateRequest", "ItemResult", "ErrorResponse", "Message"} <= set(
+    assert {"EvaluateRequest", "BatchItemResult", "ErrorResponse", "Message"} <= set(
         schema["components"]["schemas"]
     )

@@ -17,7 +17,7 @@ SETUP = Path(__file__).parent.parent / "fixtures" / "setup"
 def test_setup_runs_once_per_worker() -> None:
     settings = ServeSettings(targets=(str(SETUP / "counted_setup.py"),), workers=2)
     items = [{"messages": [{"role": "assistant", "content": "x"}]}] * 200
-    with TestClient(create_app(settings=settings)) as client:
+    with TestClient(create_app(settings=settings), base_url="http://localhost") as client:
         results = []
         for _ in range(3):
             response = client.post("/batch_evaluate", json={"items": items})

@@ -13,11 +13,11 @@ from starlette.requests import HTTPConnection
 from ..._errors import ConfigurationError, PermissionDenied
 from ._base import Identity
 
-__all__ = ["ApiKey", "ApiKeyAuthenticator", "parse_key_entries"]
+__all__ = ["ApiKeyEntry", "ApiKeyAuthenticator", "parse_key_entries"]
 
 
 @dataclass(frozen=True)
-class ApiKey:
+class ApiKeyEntry:
     """One accepted key, held only as its SHA-256 digest."""
 
     id: str
@@ -28,10 +28,10 @@ def _digest(key: str) -> bytes:
     return hashlib.sha256(key.encode()).digest()
 
 
-def parse_key_entries(entries: Iterable[str], *, origin: str = "keys") -> list[ApiKey]:
+def parse_key_entries(entries: Iterable[str], *, origin: str = "keys") -> list[ApiKeyEntry]:
     """Entries are ``KEY``, ``ID KEY``, or either with ``sha256:<hex>`` instead of the key, so a
     server can hold hashes only. Blank lines and ``#`` comments are skipped."""
-    keys: list[ApiKey] = []
+    keys: list[ApiKeyEntry] = []
     for number, raw in enumerate(entries, start=1):
         line = raw.strip()
         if not line or line.startswith("#"):
@@ -57,7 +57,7 @@ def parse_key_entries(entries: Iterable[str], *, origin: str = "keys") -> list[A
                     f"{origin} entry {number} ({key_id}): keys must be at least 16 characters"
                 )
             digest = _digest(secret)
-        keys.append(ApiKey(id=key_id, digest=digest))
+        keys.append(ApiKeyEntry(id=key_id, digest=digest))
     return keys
 
 
@@ -71,7 +71,7 @@ class ApiKeyAuthenticator:
 
     mode = "api-key"
 
-    def __init__(self, *, keys: Iterable[ApiKey]) -> None:
+    def __init__(self, *, keys: Iterable[ApiKeyEntry]) -> None:
         self.keys = list(keys)
         if not self.keys:
             raise ConfigurationError("api-key auth needs at least one key")
@@ -106,7 +106,7 @@ class ApiKeyAuthenticator:
         if key is None:
             return None
         digest = _digest(key)
-        match: ApiKey | None = None
+        match: ApiKeyEntry | None = None
         # Compare against every key, without stopping early, so timing reveals nothing.
         for candidate in self.keys:
             if hmac.compare_digest(candidate.digest, digest):

@@ -3,18 +3,17 @@
 from __future__ import annotations
 
 import logging
-import math
 import time
 from collections import OrderedDict, deque
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-import orjson
 from starlette.requests import HTTPConnection
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from ..._errors import AuthenticationError, Overloaded, PermissionDenied, RewardKitError
+from .._error_response import render_error
 from .._observability import current_identity
 
 __all__ = [
@@ -227,11 +226,6 @@ async def _refuse(scope: Scope, receive: Receive, send: Send, error: RewardKitEr
 
 
 async def _send_error(send: Send, error: RewardKitError) -> None:
-    body = orjson.dumps(error.to_payload())
-    headers = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]
-    if error.status == 401:
-        headers.append((b"www-authenticate", b'Bearer realm="reward-kit"'))
-    if error.retry_after is not None:
-        headers.append((b"retry-after", str(max(1, math.ceil(error.retry_after))).encode()))
-    await send({"type": "http.response.start", "status": error.status, "headers": headers})
+    status, headers, body = render_error(error)
+    await send({"type": "http.response.start", "status": status, "headers": headers})
     await send({"type": "http.response.body", "body": body})

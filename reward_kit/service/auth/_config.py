@@ -20,7 +20,9 @@ def _api_key(settings: ServeSettings) -> Authenticator:
     if not keys:
         raise ConfigurationError(
             "api-key auth needs keys: --api-key-file FILE, RK_API_KEYS_FILE or RK_API_KEYS "
-            "(make one with `rk keys generate`)"
+            "(make one with `rk keys generate`). RK_API_KEY and RK_API_KEY_FILE, singular, "
+            "are a client's own key; the server reads the plural RK_API_KEYS and "
+            "RK_API_KEYS_FILE"
         )
     return ApiKeyAuthenticator(keys=keys)
 

@@ -64,105 +64,143 @@ def init_certificates(
     Client certificates carry ``CN=NAME,O=<organization>`` and the SAN URI
     ``spiffe://<organization>/NAME`` for the server's allow-lists.
     """
-    x509, hashes, ec, ser = _modules()
+    names = _client_names(clients)
+    ca = _Authority(organization=organization, days=days)
     folder = Path(directory)
     folder.mkdir(parents=True, exist_ok=True)
+    _refuse_to_overwrite(folder, ["ca", "server", *names], overwrite=overwrite)
+    # Everything is made before anything is written: a failure leaves no partial set.
+    pems = {"ca": ca.pems(), "server": ca.issue_server(hosts)}
+    pems |= {name: ca.issue_client(name) for name in names}
+    written = {label: _write_pair(folder, label, *pair) for label, pair in pems.items()}
+    ca_files, server = written.pop("ca"), written.pop("server")
+    return CertificateSet(
+        ca_cert=ca_files[0],
+        ca_key=ca_files[1],
+        server_cert=server[0],
+        server_key=server[1],
+        clients=written,
+    )
+
+
+def _client_names(clients: Iterable[str]) -> list[str]:
     names = list(dict.fromkeys(clients))
     bad = [n for n in names if not n or "/" in n or n in ("ca", "server") or n.startswith(".")]
     if bad:
         raise ConfigurationError(f"client names must be plain file names, not {bad}")
-    targets = [folder / f"{n}{s}.pem" for n in ["ca", "server", *names] for s in ("", "-key")]
+    return names
+
+
+def _refuse_to_overwrite(folder: Path, labels: list[str], *, overwrite: bool) -> None:
+    targets = [folder / f"{label}{suffix}.pem" for label in labels for suffix in ("", "-key")]
     existing = [str(p) for p in targets if p.exists()]
     if existing and not overwrite:
         raise ConfigurationError(f"refusing to overwrite {', '.join(existing)} (use --force)")
-    oid = x509.oid
-    now = datetime.datetime.now(datetime.timezone.utc) - datetime.timedelta(minutes=5)
-    until = now + datetime.timedelta(days=days)
 
-    def name(common: str) -> Any:
-        return x509.Name(
-            [
-                x509.NameAttribute(oid.NameOID.ORGANIZATION_NAME, organization),
-                x509.NameAttribute(oid.NameOID.COMMON_NAME, common),
-            ]
+
+def _write_pair(folder: Path, label: str, cert_pem: bytes, key_pem: bytes) -> tuple[Path, Path]:
+    cert, key = folder / f"{label}.pem", folder / f"{label}-key.pem"
+    _write(cert, cert_pem, private=False)
+    _write(key, key_pem, private=True)
+    return cert, key
+
+
+class _Authority:
+    """A CA key and self-signed certificate (P-256, SHA-256) that issues leaf certificates,
+    all valid from 5 minutes ago (clock skew) for ``days``."""
+
+    def __init__(self, *, organization: str, days: int) -> None:
+        self.x509, self.hashes, self.ec, self.ser = _modules()
+        self.organization = organization
+        self.not_before = datetime.datetime.now(datetime.timezone.utc) - datetime.timedelta(
+            minutes=5
+        )
+        self.not_after = self.not_before + datetime.timedelta(days=days)
+        self.key = self.ec.generate_private_key(self.ec.SECP256R1())
+        self.name = self._name(f"{organization} CA")
+        self.certificate = (
+            self._builder(self.name, self.key.public_key(), issuer=self.name)
+            .add_extension(self.x509.BasicConstraints(ca=True, path_length=0), critical=True)
+            .add_extension(_ca_key_usage(self.x509), critical=True)
+            .add_extension(
+                self.x509.SubjectKeyIdentifier.from_public_key(self.key.public_key()), False
+            )
+            .sign(self.key, self.hashes.SHA256())
         )
 
-    def pem_key(key: Any) -> bytes:
-        return bytes(
-            key.private_bytes(ser.Encoding.PEM, ser.PrivateFormat.PKCS8, ser.NoEncryption())
-        )
+    def pems(self) -> tuple[bytes, bytes]:
+        """The CA's certificate and key, PEM."""
+        return self._pem(self.certificate), self._pem_key(self.key)
 
-    ca_key = ec.generate_private_key(ec.SECP256R1())
-    ca_name = name(f"{organization} CA")
-    ca_cert = (
-        x509.CertificateBuilder()
-        .subject_name(ca_name)
-        .issuer_name(ca_name)
-        .public_key(ca_key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now)
-        .not_valid_after(until)
-        .add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True)
-        .add_extension(
-            x509.KeyUsage(
-                digital_signature=True,
-                content_commitment=False,
-                key_encipherment=False,
-                data_encipherment=False,
-                key_agreement=False,
-                key_cert_sign=True,
-                crl_sign=True,
-                encipher_only=False,
-                decipher_only=False,
-            ),
-            critical=True,
-        )
-        .add_extension(x509.SubjectKeyIdentifier.from_public_key(ca_key.public_key()), False)
-        .sign(ca_key, hashes.SHA256())
-    )
+    def issue_server(self, hosts: Iterable[str]) -> tuple[bytes, bytes]:
+        sans: list[Any] = []
+        for host in hosts:
+            try:
+                sans.append(self.x509.IPAddress(ipaddress.ip_address(host)))
+            except ValueError:
+                sans.append(self.x509.DNSName(host))
+        return self._issue("server", sans, self.x509.oid.ExtendedKeyUsageOID.SERVER_AUTH)
 
-    def leaf(common: str, sans: list[Any], usage: Any) -> tuple[bytes, bytes]:
-        key = ec.generate_private_key(ec.SECP256R1())
+    def issue_client(self, name: str) -> tuple[bytes, bytes]:
+        uri = self.x509.UniformResourceIdentifier(f"spiffe://{self.organization}/{name}")
+        return self._issue(name, [uri], self.x509.oid.ExtendedKeyUsageOID.CLIENT_AUTH)
+
+    def _issue(self, common: str, sans: list[Any], usage: Any) -> tuple[bytes, bytes]:
+        """A leaf certificate and its key, PEM."""
+        x509 = self.x509
+        key = self.ec.generate_private_key(self.ec.SECP256R1())
         cert = (
-            x509.CertificateBuilder()
-            .subject_name(name(common))
-            .issuer_name(ca_name)
-            .public_key(key.public_key())
-            .serial_number(x509.random_serial_number())
-            .not_valid_before(now)
-            .not_valid_after(until)
+            self._builder(self._name(common), key.public_key(), issuer=self.name)
             .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
             .add_extension(x509.SubjectAlternativeName(sans), critical=False)
             .add_extension(x509.ExtendedKeyUsage([usage]), critical=False)
             .add_extension(
-                x509.AuthorityKeyIdentifier.from_issuer_public_key(ca_key.public_key()), False
+                x509.AuthorityKeyIdentifier.from_issuer_public_key(self.key.public_key()), False
             )
-            .sign(ca_key, hashes.SHA256())
+            .sign(self.key, self.hashes.SHA256())
         )
-        return cert.public_bytes(ser.Encoding.PEM), pem_key(key)
+        return self._pem(cert), self._pem_key(key)
 
-    server_sans: list[Any] = []
-    for host in hosts:
-        try:
-            server_sans.append(x509.IPAddress(ipaddress.ip_address(host)))
-        except ValueError:
-            server_sans.append(x509.DNSName(host))
-    written: dict[str, tuple[Path, Path]] = {}
-    outputs = {"server": leaf("server", server_sans, oid.ExtendedKeyUsageOID.SERVER_AUTH)}
-    for client in names:
-        uri = x509.UniformResourceIdentifier(f"spiffe://{organization}/{client}")
-        outputs[client] = leaf(client, [uri], oid.ExtendedKeyUsageOID.CLIENT_AUTH)
-    _write(folder / "ca.pem", ca_cert.public_bytes(ser.Encoding.PEM), private=False)
-    _write(folder / "ca-key.pem", pem_key(ca_key), private=True)
-    for label, (cert_pem, key_pem) in outputs.items():
-        _write(folder / f"{label}.pem", cert_pem, private=False)
-        _write(folder / f"{label}-key.pem", key_pem, private=True)
-        written[label] = (folder / f"{label}.pem", folder / f"{label}-key.pem")
-    server = written.pop("server")
-    return CertificateSet(
-        ca_cert=folder / "ca.pem",
-        ca_key=folder / "ca-key.pem",
-        server_cert=server[0],
-        server_key=server[1],
-        clients=written,
+    def _pem(self, cert: Any) -> bytes:
+        return bytes(cert.public_bytes(self.ser.Encoding.PEM))
+
+    def _pem_key(self, key: Any) -> bytes:
+        ser = self.ser
+        return bytes(
+            key.private_bytes(ser.Encoding.PEM, ser.PrivateFormat.PKCS8, ser.NoEncryption())
+        )
+
+    def _builder(self, subject: Any, public_key: Any, *, issuer: Any) -> Any:
+        return (
+            self.x509.CertificateBuilder()
+            .subject_name(subject)
+            .issuer_name(issuer)
+            .public_key(public_key)
+            .serial_number(self.x509.random_serial_number())
+            .not_valid_before(self.not_before)
+            .not_valid_after(self.not_after)
+        )
+
+    def _name(self, common: str) -> Any:
+        oid = self.x509.oid.NameOID
+        return self.x509.Name(
+            [
+                self.x509.NameAttribute(oid.ORGANIZATION_NAME, self.organization),
+                self.x509.NameAttribute(oid.COMMON_NAME, common),
+            ]
+        )
+
+
+def _ca_key_usage(x509: Any) -> Any:
+    """A CA's key signs certificates and CRLs (and, as every key here, digital signatures)."""
+    return x509.KeyUsage(
+        digital_signature=True,
+        content_commitment=False,
+        key_encipherment=False,
+        data_encipherment=False,
+        key_agreement=False,
+        key_cert_sign=True,
+        crl_sign=True,
+        encipher_only=False,
+        decipher_only=False,
     )

@@ -1,0 +1,224 @@
+"""What keeps one item's side effects from reaching the next item or outliving its worker.
+
+Runs inside a worker process (see _worker.py). After each item:
+
+* every process the item started is killed: the worker is a *child subreaper*, so even a
+  double-forked daemon or a ``setsid`` escapee stays in its tree and is found there;
+* the working directory, ``os.environ`` and ``sys.path`` are put back as they were after setup;
+* the worker is marked for retirement when the item left threads running, its resident memory
+  neared the limit, it hit ``MemoryError``, or it served ``max_tasks`` items. A retiring worker
+  exits at the start of its next task, before running anything, so the parent can hand that
+  task to a fresh worker (see ``RETIRE_EXIT_CODE``).
+
+Processes and threads that exist once the functions' ``setup`` ran are the worker's own
+(a server a reward started in ``setup``, say) and are left alone.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import ctypes
+import fnmatch
+import logging
+import os
+import signal
+import sys
+import threading
+import time
+from collections.abc import Iterable
+from typing import Any
+
+from ._output import OutputCap
+
+__all__ = [
+    "RETIRE_EXIT_CODE",
+    "Containment",
+    "descendants",
+    "kill_trees",
+    "make_subreaper",
+    "scrub_environment",
+]
+
+logger = logging.getLogger("reward_kit.worker")
+
+# A worker that must be replaced exits with this code at the start of a task it did not run;
+# the parent runs that task again on a fresh worker.
+RETIRE_EXIT_CODE = 113
+_PR_SET_CHILD_SUBREAPER = 36
+# Server secrets a reward never needs; the operator can name more (--worker-env-drop).
+SECRET_VARIABLES = (
+    "RK_API_KEYS",
+    "RK_API_KEYS_FILE",
+    "RK_API_KEY",
+    "RK_API_KEY_FILE",
+    "RK_SSL_KEYFILE",
+    "RK_*SECRET*",
+    "RK_*TOKEN*",
+    "RK_*PASSWORD*",
+)
+# Resident memory above this share of the limit retires the worker before it fails an item.
+_RSS_SHARE = 0.8
+_MEMORY_CHECK_SECONDS = 0.05
+_PAGE = os.sysconf("SC_PAGE_SIZE") if hasattr(os, "sysconf") else 4096
+
+
+def make_subreaper() -> bool:
+    """Make this process the reaper of its orphaned descendants (Linux); False elsewhere."""
+    if not sys.platform.startswith("linux"):
+        return False
+    libc = ctypes.CDLL(None, use_errno=True)
+    return bool(libc.prctl(_PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) == 0)
+
+
+def scrub_environment(patterns: Iterable[str]) -> list[str]:
+    """Remove variables matching ``patterns`` (shell globs) from ``os.environ``."""
+    dropped = [name for name in os.environ if any(fnmatch.fnmatchcase(name, p) for p in patterns)]
+    for name in dropped:
+        del os.environ[name]
+    return dropped
+
+
+def _children(pid: int) -> list[int]:
+    found: list[int] = []
+    try:
+        tasks = os.listdir(f"/proc/{pid}/task")
+    except OSError:
+        return found
+    for task in tasks:
+        try:
+            with open(f"/proc/{pid}/task/{task}/children", "rb") as file:
+                found.extend(int(part) for part in file.read().split())
+        except OSError:
+            continue
+    return found
+
+
+def descendants(pid: int, *, skip: frozenset[int] = frozenset()) -> list[int]:
+    """Every process below ``pid`` (children first), not descending into ``skip``."""
+    found: list[int] = []
+    stack = [child for child in _children(pid) if child not in skip]
+    while stack:
+        child = stack.pop()
+        found.append(child)
+        stack.extend(_children(child))
+    return found
+
+
+def kill_trees(roots: Iterable[int]) -> list[int]:
+    """SIGKILL each root and everything below it; returns the pids signalled."""
+    killed: list[int] = []
+    for root in roots:
+        for pid in [root, *descendants(root)]:
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.kill(pid, signal.SIGKILL)
+                killed.append(pid)
+    return killed
+
+
+def _has_children() -> bool:
+    try:  # WNOWAIT: look, do not reap
+        os.waitid(os.P_ALL, 0, os.WEXITED | os.WNOHANG | os.WNOWAIT)
+    except ChildProcessError:
+        return False
+    return True
+
+
+def _environ_data() -> dict[Any, Any]:
+    """``os.environ``'s encoded store: what it holds, without decoding every entry."""
+    data = getattr(os.environ, "_data", None)
+    return data if isinstance(data, dict) else dict(os.environ)
+
+
+def _resident_bytes() -> int:
+    try:
+        with open("/proc/self/statm", "rb") as file:
+            return int(file.read().split()[1]) * _PAGE
+    except (OSError, ValueError, IndexError):
+        return 0
+
+
+class Containment:
+    """The per-worker bookkeeping described in the module docstring."""
+
+    def __init__(
+        self,
+        *,
+        memory_limit_mb: int | None,
+        max_tasks: int | None,
+        output_limit: int,
+        log_format: str = "text",
+    ) -> None:
+        self.memory_limit_mb = memory_limit_mb
+        self.max_tasks = max_tasks
+        self.retire_reason: str | None = None
+        self.output = OutputCap(limit=output_limit, log_format=log_format)
+        self._served = 0
+        self._pid = os.getpid()
+        self._resident: frozenset[int] = frozenset()
+        self._threads = 0
+        self._cwd = ""
+        self._environ: dict[Any, Any] = {}
+        self._variables: dict[str, str] = {}
+        self._memory_checked = 0.0
+        self._path: list[str] = []
+
+    def settle(self) -> None:
+        """Record the worker's own state once setup ran: what is left alone later."""
+        self.output.start()
+        self._resident = frozenset(descendants(self._pid))
+        self._threads = threading.active_count()
+        self._cwd = os.getcwd()
+        self._environ = dict(_environ_data())
+        self._variables = dict(os.environ)
+        self._path = list(sys.path)
+
+    def begin(self) -> None:
+        self.output.new_item()
+
+    def end(self, *, ran_out_of_memory: bool = False) -> None:
+        """Clean up after one item; decide whether the worker must be replaced."""
+        self._served += 1
+        if _has_children():
+            self._kill_strays()
+        self._restore()
+        if self.retire_reason is None:
+            self.retire_reason = self._reason_to_retire(ran_out_of_memory)
+
+    def _kill_strays(self) -> None:
+        strays = [pid for pid in _children(self._pid) if pid not in self._resident]
+        for _ in range(3):  # a stray forking while it is being killed leaves orphans behind
+            if not strays:
+                break
+            for pid in kill_trees(strays):
+                with contextlib.suppress(ChildProcessError):
+                    os.waitpid(pid, 0)
+            strays = [pid for pid in _children(self._pid) if pid not in self._resident]
+        for pid in strays:
+            logger.error("worker %d: could not stop process %d a reward started", self._pid, pid)
+
+    def _restore(self) -> None:
+        with contextlib.suppress(OSError):
+            if os.getcwd() != self._cwd:
+                os.chdir(self._cwd)
+        # Compared encoded, as a plain dict: comparing os.environ decodes every entry.
+        if _environ_data() != self._environ:
+            os.environ.clear()
+            os.environ.update(self._variables)
+        if sys.path != self._path:
+            sys.path[:] = self._path
+
+    def _reason_to_retire(self, ran_out_of_memory: bool) -> str | None:
+        if ran_out_of_memory:
+            return "it ran out of memory"
+        if self.max_tasks is not None and self._served >= self.max_tasks:
+            return f"it served {self._served} items (max tasks per worker)"
+        if threading.active_count() > self._threads:
+            return f"a reward left {threading.active_count() - self._threads} thread(s) running"
+        now = time.monotonic()
+        if self.memory_limit_mb and now - self._memory_checked > _MEMORY_CHECK_SECONDS:
+            # Not after every item: reading /proc costs more than a trivial reward.
+            self._memory_checked = now
+            resident = _resident_bytes()
+            if resident > _RSS_SHARE * self.memory_limit_mb * 1024 * 1024:
+                return f"its resident memory ({resident >> 20} MiB) neared the limit"
+        return None

@@ -1,0 +1,80 @@
+"""Run an app from ``create_app`` under uvicorn the way ``rk serve`` does: workers started
+first, TLS, the connection guards, forwarded headers only from trusted proxies, and a clean
+exit on SIGTERM."""
+
+from __future__ import annotations
+
+import asyncio
+import signal
+import sys
+from collections.abc import Callable
+from typing import Any
+
+from .._errors import ConfigurationError
+from .._extras import require
+from ._connections import ConnectionLimits, fit_connections, guarded_protocol_class
+from ._settings import ServeSettings
+from .auth import uvicorn_tls_options
+
+__all__ = ["run_server"]
+
+
+def run_server(
+    app: Any,
+    settings: ServeSettings | None = None,
+    *,
+    announce: Callable[[], object] | None = None,
+) -> None:
+    """Serve ``app``, made by :func:`create_app`, with its settings until SIGTERM or Ctrl-C.
+
+    ``settings``, if given, must be the app's: the app checks credentials against the same TLS
+    and auth settings the server starts with.
+
+    The workers are started before the server listens, so a reward that cannot load or set up
+    raises here (a :class:`~reward_kit.RewardKitError` naming it) instead of failing in the
+    app's lifespan; the lifespan finds the engine started and stops it on shutdown.
+    ``announce`` is called once the workers are up, just before the server starts listening.
+
+    >>> run_server(create_app(settings=ServeSettings(targets=("rewards.py",))))  # doctest: +SKIP
+    """
+    uvicorn = require("uvicorn", extra="server", feature="rk serve")
+    service = app.state.service
+    if settings is None:
+        settings = service.settings
+    elif settings != service.settings:
+        raise ConfigurationError("run_server: settings differ from those the app was made with")
+    engine = service.engine
+    asyncio.run(engine.start())
+    options = _protocol_options(settings, workers=engine.workers)
+    if announce is not None:
+        announce()
+    # uvicorn shuts down gracefully on SIGTERM, then restores this handler and re-raises the
+    # signal: a graceful stop (Cloud Run, docker stop) should end with status 0, not -15.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
+    uvicorn.run(
+        app,
+        host=settings.host,
+        port=settings.port,
+        log_level=settings.log_level,
+        log_config=None,  # keep the logging set up by configure_logging (JSON, request ids)
+        timeout_graceful_shutdown=settings.shutdown_grace,
+        # X-Forwarded-For from anyone (uvicorn trusts loopback by default) would let a client
+        # pick the address the auth limiter and the logs see.
+        proxy_headers=bool(settings.forwarded_allow_ips),
+        forwarded_allow_ips=list(settings.forwarded_allow_ips) or None,
+        ws="none",  # no WebSocket routes: an upgrade gets plain HTTP answers
+        **options,
+    )
+
+
+def _protocol_options(settings: ServeSettings, *, workers: int) -> dict[str, Any]:
+    """uvicorn's TLS keywords and an ``http=`` protocol class with the connection guards."""
+    options = uvicorn_tls_options(settings)
+    limits = ConnectionLimits(
+        header_timeout=settings.header_timeout,
+        body_timeout=settings.body_timeout,
+        max_connections=settings.max_connections,
+    )
+    limits = fit_connections(limits, workers=workers)
+    options["http"] = guarded_protocol_class(limits, options.get("http"))
+    return options
