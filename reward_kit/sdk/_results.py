@@ -3,14 +3,15 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any
 
 from .._errors import EvaluationError, RewardKitError, error_class_for_code
 from .._models import EvaluateResult
+from .._vocabulary import FAILED_STATUSES, Status
 
 __all__ = ["ItemError", "ItemResult", "ItemStatus"]
 
-ItemStatus = Literal["ok", "error", "timeout", "crashed", "invalid"]
+ItemStatus = Status  # the vocabulary's item statuses, under the SDK's historical name
 
 
 @dataclass(frozen=True)
@@ -67,10 +68,9 @@ class ItemResult:
             )
         raw_error = raw.get("error")
         error: dict[str, Any] = raw_error if isinstance(raw_error, dict) else {}
-        known: tuple[ItemStatus, ...] = ("error", "timeout", "crashed", "invalid")
         return cls(
             index,
-            status if status in known else "error",
+            status if status in FAILED_STATUSES else "error",
             None,
             ItemError(
                 str(error.get("code") or "function_error"),

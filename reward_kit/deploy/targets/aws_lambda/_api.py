@@ -8,6 +8,7 @@ from contextlib import contextmanager
 from typing import Any, TypeVar
 
 from ...._extras import require
+from ...._retry import backoff_delay
 from ..._errors import DeployError
 
 __all__ = ["aws_api", "error_code", "missing", "retry_new_role"]
@@ -41,7 +42,8 @@ def missing(error: DeployError) -> bool:
 
 
 def retry_new_role(call: Callable[[], T], *, attempts: int = 10, delay: float = 3.0) -> T:
-    """Run ``call``; a role created seconds ago may not be assumable yet, so retry that case."""
+    """Run ``call``; a role created seconds ago may not be assumable yet, so retry that case,
+    with backoff from ``delay`` up to 4x it (reward_kit._retry)."""
     for attempt in range(attempts):
         try:
             return call()
@@ -49,5 +51,5 @@ def retry_new_role(call: Callable[[], T], *, attempts: int = 10, delay: float = 
             message = str(error)
             if attempt + 1 == attempts or "cannot be assumed by Lambda" not in message:
                 raise
-            time.sleep(delay)
+            time.sleep(backoff_delay(attempt, base=delay, maximum=4 * delay))
     raise AssertionError("unreachable")

@@ -20,6 +20,7 @@ from collections.abc import Callable
 from typing import Any, TypeVar
 
 from ...._extras import require
+from ...._retry import backoff_delay
 from ..._errors import DeployError
 from ..._spec import Reporter
 from ._clients import GcpClients, gcp_api
@@ -152,7 +153,8 @@ def ensure_service_account(
 def retry_new_account(
     call: Callable[[], T], email: str, *, fresh: bool, delay: float, attempts: int = 10
 ) -> T:
-    """Run ``call``; while a just-created account is not yet visible to a service, retry."""
+    """Run ``call``; while a just-created account is not yet visible to a service, retry,
+    with backoff from ``delay`` up to 4x it (reward_kit._retry)."""
     for attempt in range(attempts):
         try:
             return call()
@@ -160,5 +162,5 @@ def retry_new_account(
             unknown = email in str(error) and "does not exist" in str(error)
             if not fresh or not unknown or attempt + 1 == attempts:
                 raise
-            time.sleep(delay)
+            time.sleep(backoff_delay(attempt, base=delay, maximum=4 * delay))
     raise AssertionError("unreachable")
