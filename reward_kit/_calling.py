@@ -156,7 +156,17 @@ def _as_message_input(message: Any) -> Any:
 def coerce_result(value: Any, function: str) -> EvaluateResult:
     """Accept an EvaluateResult, a dict of its shape, or a number/bool (the score)."""
     if isinstance(value, EvaluateResult):
-        return value
+        if _finite_scores(value):
+            return value
+        # Set after validation (``result.score = nan``) or built with model_construct: checked
+        # again, so a NaN never travels as a valid null.
+        try:
+            return EvaluateResult.model_validate(value.model_dump())
+        except ValidationError as error:
+            raise ValueError(
+                f"reward function {function!r} returned an invalid result: "
+                f"{format_validation_error(error)}"
+            ) from None
     if isinstance(value, bool):
         return EvaluateResult(score=1.0 if value else 0.0)
     if isinstance(value, numbers.Real):
@@ -190,6 +200,13 @@ _EXPECTED = (
     "'is_score_valid': bool, 'metrics': {name: {'score': number, 'reason': str}}, ...}), "
     "a number or a bool"
 )
+
+
+def _finite_scores(result: EvaluateResult) -> bool:
+    """Whether every score of ``result`` (its own, its metrics', its steps') is finite."""
+    numbers_ = [result.score, *(m.score for m in result.metrics.values())]
+    numbers_ += [s.base_reward for s in result.step_outputs or ()]
+    return all(isinstance(n, (int, float)) and math.isfinite(n) for n in numbers_)
 
 
 def result_json(value: Any, function: str) -> dict[str, Any]:

@@ -17,6 +17,7 @@ __all__ = [
     "MetricResult",
     "StepOutput",
     "ToolCall",
+    "require_finite",
 ]
 
 
@@ -150,7 +151,7 @@ class MetricResult(_DictAccess, BaseModel):  # type: ignore[misc]  # dict-like _
     @field_validator("score")
     @classmethod
     def _finite(cls, value: float) -> float:
-        return _require_finite(value, "score")
+        return require_finite(value, "score")
 
 
 class StepOutput(_DictAccess, BaseModel):  # type: ignore[misc]
@@ -164,7 +165,7 @@ class StepOutput(_DictAccess, BaseModel):  # type: ignore[misc]
     @field_validator("base_reward")
     @classmethod
     def _finite(cls, value: float) -> float:
-        return _require_finite(value, "base_reward")
+        return require_finite(value, "base_reward")
 
 
 class EvaluateResult(_DictAccess, BaseModel):  # type: ignore[misc]
@@ -184,10 +185,10 @@ class EvaluateResult(_DictAccess, BaseModel):  # type: ignore[misc]
     @field_validator("score")
     @classmethod
     def _finite(cls, value: float) -> float:
-        return _require_finite(value, "score")
+        return require_finite(value, "score")
 
 
-def _require_finite(value: float, name: str) -> float:
+def require_finite(value: float, name: str) -> float:
     # NaN and infinities are not JSON and poison a training batch's mean: reject them (in
     # metrics too) rather than let them travel as a silent null marked valid.
     if not math.isfinite(value):

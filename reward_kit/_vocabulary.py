@@ -20,6 +20,7 @@ from ._errors import (
 
 __all__ = [
     "AUTH_MODES",
+    "DEFAULT_AUTH",
     "DEFAULT_DEADLINE",
     "DEFAULT_REQUEST_TIMEOUT",
     "ERROR_FOR_STATUS",
@@ -52,6 +53,8 @@ RESERVED_ITEM_KEYS = frozenset({"messages", "ground_truth", "tools", "kwargs", "
 
 AuthMode = Literal["api-key", "google-iam", "aws-iam", "mtls"]
 AUTH_MODES: tuple[AuthMode, ...] = get_args(AuthMode)
+# What a deploy uses when it is not told (a key in the cloud's secret store).
+DEFAULT_AUTH: AuthMode = "api-key"
 
 LOG_LEVELS = ("critical", "error", "warning", "info", "debug")
 LOG_FORMATS = ("text", "json")

@@ -113,3 +113,11 @@ def test_missing_extra_names_the_pip_command() -> None:
 
     with pytest.raises(reward_kit.MissingDependency, match=r"pip install 'reward-kit\[server\]'"):
         require("surely_not_installed_pkg", extra="server", feature="rk serve")
+
+
+def test_the_engine_names_moved_with_a_warning() -> None:
+    import reward_kit.engine
+
+    with pytest.deprecated_call(match="moved to reward_kit.engine.Engine"):
+        moved = reward_kit.service.Engine
+    assert moved is reward_kit.engine.Engine

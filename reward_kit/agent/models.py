@@ -12,7 +12,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator
 
-from .._models import Message, _require_finite
+from .._models import Message, require_finite
 
 __all__ = ["StepData"]
 
@@ -44,4 +44,4 @@ class StepData(BaseModel):
     @classmethod
     def _finite(cls, value: float | None, info: ValidationInfo) -> float | None:
         # NaN would poison the advantage computation it feeds, as in EvaluateResult.
-        return None if value is None else _require_finite(value, info.field_name or "value")
+        return None if value is None else require_finite(value, info.field_name or "value")

@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Literal
 
 import click
 
+from .._vocabulary import DEFAULT_AUTH
 from ..deploy import AUTH_MODES, ArtifactKind
+
+if TYPE_CHECKING:
+    from ..deploy import Artifacts
 
 __all__ = ["build_command"]
 
@@ -46,7 +49,7 @@ def _read_requirements(path: str | None) -> tuple[str, ...]:
 @click.option(
     "--auth",
     type=click.Choice(AUTH_MODES),
-    default="api-key",
+    default=DEFAULT_AUTH,
     show_default=True,
 )
 @click.option("--requirements", type=click.Path(dir_okay=False, exists=True), help="pip file.")
@@ -119,16 +122,17 @@ def build_command(
     artifacts = build_artifacts(spec, artifact, Path(out), build)
     report_artifacts(artifacts, artifact, _Printer())
     if artifact is ArtifactKind.DOCKER:
-        _describe_context(artifacts.docker_context, artifacts.extra)
+        _describe_context(artifacts)
     else:
-        _describe_zip(artifacts.lambda_zip, artifacts.extra)
+        _describe_zip(artifacts)
 
 
-def _describe_context(context: Path | None, extra: Mapping[str, Any]) -> None:
+def _describe_context(artifacts: Artifacts) -> None:
+    context = artifacts.docker_context
     click.echo(f"wrote {context} (Dockerfile, wheels, app)")
-    click.echo(f"wrote {extra['compose_file']}")
-    click.echo(f"build: docker build -t {extra['image']} {context}")
-    if extra["sandbox"]:
+    click.echo(f"wrote {artifacts.compose_file}")
+    click.echo(f"build: docker build -t {artifacts.image} {context}")
+    if artifacts.sandbox:
         click.echo(
             "sandbox: the image has bubblewrap for the code rewards; the container needs "
             "user namespaces and an unmasked /proc (docs/deploy.md, 'Code rewards in a "
@@ -136,11 +140,12 @@ def _describe_context(context: Path | None, extra: Mapping[str, Any]) -> None:
         )
 
 
-def _describe_zip(bundle: Path | None, extra: Mapping[str, Any]) -> None:
+def _describe_zip(artifacts: Artifacts) -> None:
+    zipped, unzipped = artifacts.zipped_bytes or 0, artifacts.unzipped_bytes or 0
     click.echo(
-        f"wrote {bundle} ({extra['zipped_bytes'] / 2**20:.1f} MB zipped, "
-        f"{extra['unzipped_bytes'] / 2**20:.1f} MB unzipped); handler {extra['handler']}, "
-        f"runtime {extra['runtime']}, {extra['architecture']}"
+        f"wrote {artifacts.lambda_zip} ({zipped / 2**20:.1f} MB zipped, "
+        f"{unzipped / 2**20:.1f} MB unzipped); handler {artifacts.handler}, "
+        f"runtime {artifacts.runtime}, {artifacts.architecture}"
     )
-    if extra["size_note"]:
-        click.secho(f"note: {extra['size_note']}", fg="yellow")
+    if artifacts.size_note:
+        click.secho(f"note: {artifacts.size_note}", fg="yellow")

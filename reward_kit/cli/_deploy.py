@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
+from .._vocabulary import DEFAULT_AUTH
 from ..deploy import AUTH_MODES, TARGET_NAMES
 from ._common import load_targets
 
@@ -202,15 +203,15 @@ def up_command(sources: tuple[str, ...], name: str | None, auth: str | None,
     spec = DeploySpec(
         name=name,
         sources=sources,
-        auth=auth or defaults.auth or "api-key",  # type: ignore[arg-type]  # DeploySpec checks it
+        auth=auth or defaults.auth or DEFAULT_AUTH,  # type: ignore[arg-type]  # DeploySpec checks it
         requirements=_read_requirements(requirements, defaults.requirements),
         options=resolved.options,
     )
     folder = Path(out or defaults.out or Path("build") / name)
     build = prebuilt_artifacts(Path(from_build)) if from_build else None
+    chosen = get_target(target_name)
     result = run_deploy(
-        spec, get_target(target_name), _Printer(), out=folder, dry_run=dry_run, build=build,
-        load=load_targets,
+        spec, chosen, _Printer(), out=folder, dry_run=dry_run, build=build, load=load_targets,
     )  # fmt: skip
     if isinstance(result, Path):
         click.echo(f"plan: {result}")
@@ -218,7 +219,7 @@ def up_command(sources: tuple[str, ...], name: str | None, auth: str | None,
         return
     click.echo(f"deployed {name} to {target_name}")
     click.echo(f"  url:  {result.url}")
-    if result.auth == "none" and target_name != "local":
+    if result.auth == "none" and chosen.public:
         click.secho("  auth: none (PUBLIC: anyone with the URL can call it)", fg="red", bold=True)
     else:
         click.echo(f"  auth: {result.auth}")

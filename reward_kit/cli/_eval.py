@@ -19,13 +19,13 @@ import click
 from .._errors import RequestRejected
 from .._extras import require
 from .._function import RewardFunction
-from .._vocabulary import DEFAULT_DEADLINE
+from .._vocabulary import DEFAULT_DEADLINE, FAILED_STATUSES
 from ._common import load_targets
 
 __all__ = ["eval_command"]
 
 # Summary order; "score invalid" is an "ok" row whose result says is_score_valid=False.
-_STATUSES = ("ok", "score invalid", "error", "timeout", "crashed", "invalid")
+_STATUSES = ("ok", "score invalid", *FAILED_STATUSES)
 
 
 @click.command("eval")
@@ -71,63 +71,29 @@ def eval_command(
     require("pebble", extra="server", feature="rk eval")
     require("orjson", extra="server", feature="rk eval")
     from rich.console import Console
-    from rich.progress import Progress
 
-    from ..engine import Call, Engine, Outcome
+    from ..engine import Call
 
     functions = load_targets(targets)
-    if function_name is not None and function_name not in functions:
-        raise click.BadParameter(
-            f"no reward function named {function_name!r} in TARGETS "
-            f"(they have: {', '.join(sorted(functions))})",
-            param_hint="--function",
-        )
-    if timeout is not None and timeout <= 0:
-        raise click.BadParameter("must be a positive number of seconds", param_hint="--timeout")
-
+    _check_options(functions, function_name, timeout)
     rows = _read_rows(Path(data_path))
     plan = _plan(rows, functions, function_name)
-    calls = [
-        Call(fn, item, timeout or fn.timeout or DEFAULT_DEADLINE)
-        for fn, item in (step for step in plan.steps if not isinstance(step, str))
+    steps = [
+        (index, Call(step[0], step[1], timeout or step[0].timeout or DEFAULT_DEADLINE))
+        for index, step in enumerate(plan.steps)
+        if not isinstance(step, str)
     ]
-    indices = [i for i, step in enumerate(plan.steps) if not isinstance(step, str)]
-
     stderr = Console(stderr=True)
     out: IO[str] | None = open(out_path, "w") if out_path else None  # noqa: SIM115
     writer = _OrderedWriter(out, [line for line, _ in rows], plan.names)
     for index, outcome in plan.failures.items():
         writer.add(index, outcome)
-
-    async def run() -> None:
-        # Results on a terminal stdout pass through rich (printed above the bar); a redirected
-        # stdout must never be captured, or `rk eval ... > results.jsonl` would lose them.
-        progress = Progress(
-            console=stderr,
-            disable=quiet,
-            transient=False,
-            redirect_stdout=out is None and sys.stdout.isatty(),
-            redirect_stderr=False,
-        )
-        with progress:
-            label = function_name or ", ".join(sorted({c.function.name for c in calls})) or "rk"
-            task = progress.add_task(label, total=len(rows))
-            progress.advance(task, len(rows) - len(calls))
-
-            def on_result(position: int, outcome: Outcome) -> None:
-                writer.add(indices[position], outcome)
-                progress.advance(task)
-
-            if not calls:
-                return
-            used = {c.function.name: c.function for c in calls}
-            async with Engine(
-                functions=used, workers=workers, memory_limit_mb=memory_limit_mb
-            ) as engine:
-                await engine.run(calls, on_result=on_result)
-
+    label = function_name or ", ".join(sorted({c.function.name for _, c in steps})) or "rk"
+    # Results on a terminal stdout pass through rich (printed above the bar); a redirected
+    # stdout must never be captured, or `rk eval ... > results.jsonl` would lose them.
+    progress = _progress(stderr, quiet=quiet, redirect=out is None and sys.stdout.isatty())
     try:
-        asyncio.run(run())
+        asyncio.run(_score(steps, writer, progress, label, len(rows), workers, memory_limit_mb))
     finally:
         if out is not None:
             out.close()
@@ -138,6 +104,55 @@ def eval_command(
     _summary(stderr, plan.names, outcomes, statuses, [line for line, _ in rows])
     if strict and any(s != "ok" for s in statuses):
         raise SystemExit(1)
+
+
+def _check_options(
+    functions: dict[str, RewardFunction[Any]], function_name: str | None, timeout: float | None
+) -> None:
+    if function_name is not None and function_name not in functions:
+        raise click.BadParameter(
+            f"no reward function named {function_name!r} in TARGETS "
+            f"(they have: {', '.join(sorted(functions))})",
+            param_hint="--function",
+        )
+    if timeout is not None and timeout <= 0:
+        raise click.BadParameter("must be a positive number of seconds", param_hint="--timeout")
+
+
+def _progress(console: Any, *, quiet: bool, redirect: bool) -> Any:
+    from rich.progress import Progress
+
+    return Progress(
+        console=console, disable=quiet, transient=False, redirect_stdout=redirect,
+        redirect_stderr=False,
+    )  # fmt: skip
+
+
+async def _score(
+    steps: list[tuple[int, Any]],
+    writer: _OrderedWriter,
+    progress: Any,
+    label: str,
+    total: int,
+    workers: int | None,
+    memory_limit_mb: int | None,
+) -> None:
+    """Run every call through the engine; each result is written as soon as its turn comes."""
+    from ..engine import Engine, Outcome
+
+    with progress:
+        task = progress.add_task(label, total=total)
+        progress.advance(task, total - len(steps))
+
+        def on_result(position: int, outcome: Outcome) -> None:
+            writer.add(steps[position][0], outcome)
+            progress.advance(task)
+
+        if not steps:
+            return
+        used = {call.function.name: call.function for _, call in steps}
+        async with Engine(functions=used, workers=workers, memory_limit_mb=memory_limit_mb) as e:
+            await e.run([call for _, call in steps], on_result=on_result)
 
 
 class _Plan:

@@ -3,20 +3,28 @@
 They run in ``Target.check`` (before any cloud call) and again in ``plan`` and ``deploy``, so
 code that drives a target directly is refused the same way the CLI is.
 
-    >>> check_auth_options(DeploySpec(name="demo", sources=("r.py",), auth="none"), "local")
+    >>> class Local:
+    ...     name, public = "local", False
+    >>> spec = DeploySpec(name="demo", sources=("r.py",), auth="none")
+    >>> check_auth_options(spec, Local())
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import ClassVar, Protocol
 
 from .._errors import ConfigurationError
 from ._spec import DeploySpec
 
-__all__ = ["PUBLIC_TARGETS", "check_auth_options", "public_warning"]
+__all__ = ["PublicOrNot", "check_auth_options", "public_warning"]
 
-# Targets whose URL the whole internet can reach (local publishes on 127.0.0.1 only).
-PUBLIC_TARGETS = ("gcp-cloud-run", "aws-lambda")
+
+class PublicOrNot(Protocol):
+    """What the guards need of a target (``reward_kit.deploy.Target`` has both)."""
+
+    name: ClassVar[str]
+    public: ClassVar[bool]
 
 
 def public_warning(target: str) -> str:
@@ -27,13 +35,15 @@ def public_warning(target: str) -> str:
     )
 
 
-def check_auth_options(spec: DeploySpec, target: str, *, invokers: Sequence[str] = ()) -> None:
+def check_auth_options(
+    spec: DeploySpec, target: PublicOrNot, *, invokers: Sequence[str] = ()
+) -> None:
     """Refuse a public unauthenticated deploy without consent, and invokers the mode ignores."""
     consent = spec.options.allow_unauthenticated
-    if spec.auth == "none" and target in PUBLIC_TARGETS and not consent:
+    if spec.auth == "none" and target.public and not consent:
         raise ConfigurationError(
-            f"--auth none on {target} makes a public evaluator: anyone who finds the URL can run "
-            "your reward code (even with --ingress internal, everything in the network can). "
+            f"--auth none on {target.name} makes a public evaluator: anyone who finds the URL can "
+            "run your reward code (even with --ingress internal, everything in the network can). "
             "Use --auth api-key (the default) or an IAM mode, or pass --allow-unauthenticated "
             "on the command line to confirm"
         )

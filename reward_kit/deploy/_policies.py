@@ -2,7 +2,8 @@
 
 ``aws-deployer-policy.json`` (what the identity running ``rk deploy --target aws-lambda``
 needs), ``aws-lambda-boundary.json`` (the permissions boundary of every execution role it
-makes) and ``gcp-deployer-role.json`` (a custom role for ``--target gcp-cloud-run``).
+makes) ``gcp-deployer-role.json`` and ``gcp-deployer-iam-role.json`` (custom roles for ``--target
+gcp-cloud-run``; the second is bound with a condition naming one service and its secret).
 docs/deploy.md shows these same files and the tests evaluate them, so the three cannot drift.
 
     >>> policy_document("aws-lambda-boundary", account="123456789012")["Statement"][1]["Resource"]
@@ -18,7 +19,12 @@ from typing import Any
 __all__ = ["ACCOUNT_PLACEHOLDER", "POLICY_NAMES", "policy_document", "policy_text"]
 
 ACCOUNT_PLACEHOLDER = "ACCOUNT_ID"
-POLICY_NAMES = ("aws-deployer-policy", "aws-lambda-boundary", "gcp-deployer-role")
+POLICY_NAMES = (
+    "aws-deployer-policy",
+    "aws-lambda-boundary",
+    "gcp-deployer-role",
+    "gcp-deployer-iam-role",
+)
 
 
 def policy_text(name: str) -> str:

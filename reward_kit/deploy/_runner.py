@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from .._loader import load_functions
-from ._guards import PUBLIC_TARGETS, public_warning
+from ._guards import public_warning
 from ._plan import write_plan
 from ._spec import Deployment, DeploySpec, Reporter
 from ._target import Target
@@ -36,7 +36,7 @@ def run_deploy(
     reporter.step(f"checking {target.name} settings")
     spec = dataclasses.replace(spec, options=target.options_model.coerce(spec.options))
     target.check(spec, dry_run=dry_run)
-    if spec.auth == "none" and target.name in PUBLIC_TARGETS:
+    if spec.auth == "none" and target.public:
         reporter.step(public_warning(target.name))
     reporter.step(f"importing {', '.join(spec.sources)}")
     # A reward file that does not import fails here, before any build work or cloud call.

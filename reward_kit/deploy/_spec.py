@@ -6,13 +6,15 @@ target's kind of artifact -> ``Target.deploy`` (or ``Target.plan`` for ``--dry-r
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any, Protocol
 
 from .._errors import ConfigurationError
+from .._vocabulary import DEFAULT_AUTH
 from ._names import AUTH_MODES, AuthMode
 from ._options import TargetOptions
 
@@ -42,7 +44,7 @@ class DeploySpec:
 
     name: str
     sources: tuple[str, ...]
-    auth: AuthMode = "api-key"
+    auth: AuthMode = DEFAULT_AUTH
     requirements: tuple[str, ...] = ()
     options: TargetOptions = field(default_factory=TargetOptions)
 
@@ -65,14 +67,69 @@ class DeploySpec:
             )
 
 
+MANIFEST = "artifacts.json"
+
+
 @dataclass(frozen=True, kw_only=True)
 class Artifacts:
-    """What the build step produced (paths are inside the output folder)."""
+    """What the build step produced (paths are inside the output folder), and what a deploy
+    of it must know: ``rk build`` writes it to ``artifacts.json`` so ``--from-build`` deploys
+    exactly what was built (a Lambda zip's architecture and runtime, an image's sandbox)."""
 
     out_dir: Path
     docker_context: Path | None = None
     lambda_zip: Path | None = None
-    extra: Mapping[str, Any] = field(default_factory=dict)
+    # Your files that went in, and any that look like secrets.
+    files: tuple[str, ...] = ()
+    secret_warnings: tuple[str, ...] = ()
+    # The artifact runs the code rewards' sandbox (bubblewrap in the image).
+    sandbox: bool = False
+    targets: tuple[str, ...] = ()
+    requirements: tuple[str, ...] = ()
+    # Docker
+    image: str | None = None
+    wheel: str | None = None
+    compose_file: Path | None = None
+    # Lambda
+    handler: str | None = None
+    runtime: str | None = None
+    architecture: str | None = None
+    zipped_bytes: int | None = None
+    unzipped_bytes: int | None = None
+    upload_via_s3: bool = False
+    size_note: str = ""
+
+    def write_manifest(self) -> Path:
+        """Save this description next to the artifacts (paths relative to ``out_dir``)."""
+        data = {f.name: getattr(self, f.name) for f in fields(self) if f.name != "out_dir"}
+        for key, value in data.items():
+            if isinstance(value, Path):
+                data[key] = str(value.relative_to(self.out_dir))
+        path = self.out_dir / MANIFEST
+        path.write_text(json.dumps(data, indent=2) + "\n")
+        return path
+
+    @classmethod
+    def read_manifest(cls, folder: Path) -> Artifacts:
+        """What ``rk build --out FOLDER`` made, as its manifest says."""
+        path = folder / MANIFEST
+        try:
+            data = json.loads(path.read_text())
+        except (OSError, ValueError) as error:
+            raise ConfigurationError(
+                f"{path} is missing or unreadable ({error}): run rk build --out {folder} again"
+            ) from None
+        known = {f.name: f for f in fields(cls)}
+        values: dict[str, Any] = {}
+        for key, value in data.items():
+            if key not in known or key == "out_dir":
+                continue
+            if key in ("docker_context", "lambda_zip", "compose_file") and value is not None:
+                value = folder / value
+            elif isinstance(value, list):
+                value = tuple(value)
+            values[key] = value
+        return cls(out_dir=folder, **values)
 
 
 @dataclass(frozen=True, kw_only=True)

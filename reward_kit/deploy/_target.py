@@ -22,6 +22,8 @@ class Target(Protocol):
     """A place evaluators run: one package per target under ``reward_kit.deploy.targets``."""
 
     name: ClassVar[str]
+    # Whether the whole internet can reach what it deploys (local publishes on 127.0.0.1).
+    public: ClassVar[bool]
 
     @property
     def options_model(self) -> type[TargetOptions]:

@@ -25,7 +25,7 @@ import signal
 import sys
 import threading
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from typing import Any
 
 from ._output import OutputCap
@@ -34,9 +34,11 @@ __all__ = [
     "RETIRE_EXIT_CODE",
     "Containment",
     "descendants",
+    "die_with_parent",
     "kill_trees",
     "make_subreaper",
     "scrub_environment",
+    "without_variables",
 ]
 
 logger = logging.getLogger("reward_kit.worker")
@@ -45,6 +47,7 @@ logger = logging.getLogger("reward_kit.worker")
 # the parent runs that task again on a fresh worker.
 RETIRE_EXIT_CODE = 113
 _PR_SET_CHILD_SUBREAPER = 36
+_PR_SET_PDEATHSIG = 1
 # Server secrets a reward never needs; the operator can name more (--worker-env-drop).
 SECRET_VARIABLES = (
     "RK_API_KEYS",
@@ -70,12 +73,42 @@ def make_subreaper() -> bool:
     return bool(libc.prctl(_PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) == 0)
 
 
+def die_with_parent() -> None:
+    """Have the kernel SIGKILL this process when its parent dies (Linux), so a server that is
+    itself killed (SIGKILL, the OOM killer) leaves no fork server or worker behind."""
+    if not sys.platform.startswith("linux"):
+        return
+    parent = os.getppid()
+    libc = ctypes.CDLL(None, use_errno=True)
+    libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
+    if os.getppid() != parent:  # the parent died before the request took effect
+        os._exit(1)
+
+
 def scrub_environment(patterns: Iterable[str]) -> list[str]:
     """Remove variables matching ``patterns`` (shell globs) from ``os.environ``."""
-    dropped = [name for name in os.environ if any(fnmatch.fnmatchcase(name, p) for p in patterns)]
+    dropped = _matching(patterns)
     for name in dropped:
         del os.environ[name]
     return dropped
+
+
+@contextlib.contextmanager
+def without_variables(patterns: Iterable[str]) -> Iterator[None]:
+    """Variables matching ``patterns`` are out of ``os.environ`` (and the C environment that
+    child processes inherit) inside the block, and back after it."""
+    removed = {name: os.environ[name] for name in _matching(patterns)}
+    for name in removed:
+        del os.environ[name]
+    try:
+        yield
+    finally:
+        os.environ.update(removed)
+
+
+def _matching(patterns: Iterable[str]) -> list[str]:
+    patterns = tuple(patterns)
+    return [name for name in os.environ if any(fnmatch.fnmatchcase(name, p) for p in patterns)]
 
 
 def _children(pid: int) -> list[int]:
@@ -123,6 +156,15 @@ def _has_children() -> bool:
     return True
 
 
+def _thread_count() -> int:
+    """This process's threads as the kernel counts them: C-library threads and
+    ``_thread.start_new_thread`` ones too, which ``threading`` does not see."""
+    try:
+        return len(os.listdir("/proc/self/task"))
+    except OSError:
+        return threading.active_count()
+
+
 def _environ_data() -> dict[Any, Any]:
     """``os.environ``'s encoded store: what it holds, without decoding every entry."""
     data = getattr(os.environ, "_data", None)
@@ -166,7 +208,7 @@ class Containment:
         """Record the worker's own state once setup ran: what is left alone later."""
         self.output.start()
         self._resident = frozenset(descendants(self._pid))
-        self._threads = threading.active_count()
+        self._threads = _thread_count()
         self._cwd = os.getcwd()
         self._environ = dict(_environ_data())
         self._variables = dict(os.environ)
@@ -212,8 +254,9 @@ class Containment:
             return "it ran out of memory"
         if self.max_tasks is not None and self._served >= self.max_tasks:
             return f"it served {self._served} items (max tasks per worker)"
-        if threading.active_count() > self._threads:
-            return f"a reward left {threading.active_count() - self._threads} thread(s) running"
+        threads = _thread_count()
+        if threads > self._threads:
+            return f"a reward left {threads - self._threads} thread(s) running"
         now = time.monotonic()
         if self.memory_limit_mb and now - self._memory_checked > _MEMORY_CHECK_SECONDS:
             # Not after every item: reading /proc costs more than a trivial reward.

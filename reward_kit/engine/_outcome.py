@@ -65,7 +65,10 @@ class DeadlineSignal(BaseException):
 
 
 def describe_exception(error: BaseException) -> str:
-    text = str(error)
+    try:
+        text = str(error)
+    except BaseException:  # a hostile __str__ must not fail the request
+        text = "<the exception's message could not be read>"
     return f"{type(error).__name__}: {text}" if text else type(error).__name__
 
 

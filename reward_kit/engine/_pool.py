@@ -31,7 +31,7 @@ from .._errors import ConfigurationError
 from .._extras import require
 from .._function import RewardFunction
 from . import _worker
-from ._containment import RETIRE_EXIT_CODE
+from ._containment import RETIRE_EXIT_CODE, without_variables
 from ._draining import drain_before_expiring
 from ._orphans import NEWBORN_SECONDS, sweep_orphans
 from ._outcome import Item, Outcome, describe_exception, failure
@@ -135,6 +135,12 @@ class ProcessExecutor:
             context.set_forkserver_preload(
                 ["reward_kit.engine._forkserver", "reward_kit.engine._worker"]
             )
+            # The fork server's environment is every worker's /proc/self/environ: start it
+            # without the server's secrets (removing them from os.environ later is too late).
+            with without_variables(self._options.env_drop):
+                from multiprocessing import forkserver
+
+                forkserver.ensure_running()
         else:
             context = multiprocessing.get_context("spawn")
         self._generation += 1
@@ -303,7 +309,7 @@ class ProcessExecutor:
                 return failure("error", str(error))
             except Exception as error:
                 if not _is_broken_pool(error):
-                    return failure("error", f"{type(error).__name__}: {error}")
+                    return failure("error", describe_exception(error))
                 await asyncio.get_running_loop().run_in_executor(None, self._recover, generation)
         return failure("crashed", "the worker pool kept breaking; see the server log")
 

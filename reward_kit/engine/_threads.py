@@ -14,6 +14,8 @@ import threading
 from collections.abc import Callable
 from typing import Any, TypeVar
 
+from ._outcome import describe_exception
+
 __all__ = ["DaemonThreads"]
 
 T = TypeVar("T")
@@ -58,7 +60,7 @@ class DaemonThreads:
                 # Never hand the event loop a SystemExit or KeyboardInterrupt: re-raised
                 # there, it would stop the whole server.
                 if not isinstance(error, Exception):
-                    wrapped = RuntimeError(f"{type(error).__name__}: {error}")
+                    wrapped = RuntimeError(describe_exception(error))
                     wrapped.__cause__ = error
                     error = wrapped
                 loop.call_soon_threadsafe(settle, None, error)

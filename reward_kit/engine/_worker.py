@@ -27,6 +27,7 @@ from ._containment import (
     RETIRE_EXIT_CODE,
     SECRET_VARIABLES,
     Containment,
+    die_with_parent,
     make_subreaper,
     scrub_environment,
 )
@@ -78,6 +79,7 @@ def initialize(sources: list[tuple[str, str]], sys_path: list[str], options: Wor
     with contextlib.suppress(OSError):
         os.setpgid(0, 0)
     make_subreaper()
+    die_with_parent()
     scrub_environment(options.env_drop)
     if options.memory_limit_mb:
         _memory_limit_mb = options.memory_limit_mb

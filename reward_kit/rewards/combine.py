@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import functools
 import math
 from collections.abc import Mapping
 from typing import Any
@@ -33,22 +34,7 @@ def combine(
     >>> both([{"role": "assistant", "content": "<think>x</think><answer>y</answer>"}]).score
     1.0
     """
-    if not isinstance(parts, Mapping):
-        raise TypeError(
-            f"combine: expected a dict {{reward function: weight}}, got {type(parts).__name__}"
-        )
-    functions: list[tuple[RewardFunction[Any], float]] = []
-    for part, weight in parts.items():
-        fn = part if isinstance(part, RewardFunction) else RewardFunction(part)
-        if fn.mode != "pointwise":
-            raise ValueError(f"combine: {fn.name!r} is a batch-mode function; only pointwise")
-        if isinstance(weight, bool) or not isinstance(weight, (int, float)):
-            raise TypeError(f"combine: the weight of {fn.name!r} must be a number")
-        if not math.isfinite(weight):
-            raise ValueError(f"combine: the weight of {fn.name!r} must be finite")
-        functions.append((fn, float(weight)))
-    if not functions:
-        raise ValueError("combine: give at least one reward function")
+    functions = _parts(parts)
     names = [fn.name for fn, _ in functions]
     if len(set(names)) != len(names):
         raise ValueError(f"combine: two parts share a name: {names}")
@@ -57,26 +43,7 @@ def combine(
         raise ValueError("combine: with normalize=True the weights cannot all be 0")
     budget = timeout or sum(fn.timeout or DEFAULT_DEADLINE for fn, _ in functions)
 
-    def merge(results: list[EvaluateResult]) -> EvaluateResult:
-        metrics: dict[str, MetricResult] = {}
-        score, invalid = 0.0, []
-        for (fn, weight), part in zip(functions, results, strict=True):
-            score += weight * part.score / total
-            if not part.is_score_valid:
-                invalid.append(fn.name)
-            reason = f"x{weight:g}: {part.reason or ''}".strip()
-            metrics[fn.name] = MetricResult(
-                score=part.score, reason=reason, is_score_valid=part.is_score_valid
-            )
-            for key, sub in part.metrics.items():
-                metrics[f"{fn.name}.{key}"] = sub
-        parts_text = ", ".join(
-            f"{fn.name}={r.score:.3g}" for (fn, _), r in zip(functions, results, strict=True)
-        )
-        if invalid:
-            reason = f"invalid part(s): {', '.join(invalid)}; {parts_text}"
-            return EvaluateResult(score=score, reason=reason, is_score_valid=False, metrics=metrics)
-        return EvaluateResult(score=score, reason=parts_text, metrics=metrics)
+    merge = functools.partial(_merge, functions, total)
 
     if any(fn.is_async for fn, _ in functions):
 
@@ -103,3 +70,51 @@ def _one(value: EvaluateResult | list[EvaluateResult]) -> EvaluateResult:
     if isinstance(value, list):  # pointwise parts only (checked above): cannot happen
         raise TypeError("combine: a part returned a list of results")
     return value
+
+
+def _parts(parts: Mapping[Any, float]) -> list[tuple[RewardFunction[Any], float]]:
+    """``parts`` checked: pointwise reward functions with finite numeric weights."""
+    if not isinstance(parts, Mapping):
+        raise TypeError(
+            f"combine: expected a dict {{reward function: weight}}, got {type(parts).__name__}"
+        )
+    functions: list[tuple[RewardFunction[Any], float]] = []
+    for part, weight in parts.items():
+        fn = part if isinstance(part, RewardFunction) else RewardFunction(part)
+        if fn.mode != "pointwise":
+            raise ValueError(f"combine: {fn.name!r} is a batch-mode function; only pointwise")
+        if isinstance(weight, bool) or not isinstance(weight, (int, float)):
+            raise TypeError(f"combine: the weight of {fn.name!r} must be a number")
+        if not math.isfinite(weight):
+            raise ValueError(f"combine: the weight of {fn.name!r} must be finite")
+        functions.append((fn, float(weight)))
+    if not functions:
+        raise ValueError("combine: give at least one reward function")
+    return functions
+
+
+def _merge(
+    functions: list[tuple[RewardFunction[Any], float]],
+    total: float,
+    results: list[EvaluateResult],
+) -> EvaluateResult:
+    """The combined result: the weighted sum, with each part's score and metrics."""
+    metrics: dict[str, MetricResult] = {}
+    score, invalid = 0.0, []
+    for (fn, weight), part in zip(functions, results, strict=True):
+        score += weight * part.score / total
+        if not part.is_score_valid:
+            invalid.append(fn.name)
+        reason = f"x{weight:g}: {part.reason or ''}".strip()
+        metrics[fn.name] = MetricResult(
+            score=part.score, reason=reason, is_score_valid=part.is_score_valid
+        )
+        for key, sub in part.metrics.items():
+            metrics[f"{fn.name}.{key}"] = sub
+    parts_text = ", ".join(
+        f"{fn.name}={r.score:.3g}" for (fn, _), r in zip(functions, results, strict=True)
+    )
+    if invalid:
+        reason = f"invalid part(s): {', '.join(invalid)}; {parts_text}"
+        return EvaluateResult(score=score, reason=reason, is_score_valid=False, metrics=metrics)
+    return EvaluateResult(score=score, reason=parts_text, metrics=metrics)

@@ -117,11 +117,16 @@ async def _complete(
                 if response.status_code not in _RETRY_STATUS:
                     raise FunctionError(f"the judge endpoint refused the request: {problem}")
                 retry_after = parse_retry_after(response.headers.get("retry-after"))
+            if retry_after is not None and retry_after > _MAX_RETRY_AFTER:
+                # "Not soon": waiting would stall the training step; retrying sooner would be
+                # refused again. Give up now, as the SDK does.
+                problem += f" (Retry-After {retry_after:g}s)"
+                break
             if attempt + 1 < attempts:
                 delay = retry_delay(
                     attempt, base=0.5, maximum=_MAX_BACKOFF, retry_after=retry_after
                 )
-                await asyncio.sleep(min(delay, _MAX_RETRY_AFTER))
+                await asyncio.sleep(delay)
     raise FunctionError(f"the judge endpoint failed {attempts} time(s); last: {problem}")
 
 

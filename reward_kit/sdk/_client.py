@@ -11,6 +11,7 @@ import httpx
 
 from .._errors import PayloadTooLarge
 from .._models import EvaluateResult
+from .._vocabulary import RESERVED_ITEM_KEYS
 from . import _core, _responses
 from ._core import DEFAULT_MAX_BATCH_BYTES, DEFAULT_TIMEOUT, ClientConfig, Request
 from ._results import ItemResult
@@ -173,11 +174,10 @@ class EvaluatorClient:
 
 def split_item(item: Mapping[str, Any]) -> dict[str, Any]:
     """Accept wire-shaped items; unknown top-level keys become kwargs, as on the server."""
-    known = {"messages", "ground_truth", "tools", "kwargs", "function"}
     if "messages" not in item:
         raise ValueError("each batch item needs 'messages'")
     kwargs = dict(item.get("kwargs") or {})
-    kwargs.update({k: v for k, v in item.items() if k not in known})
+    kwargs.update({k: v for k, v in item.items() if k not in RESERVED_ITEM_KEYS})
     return {
         "messages": item["messages"],
         "ground_truth": item.get("ground_truth"),

@@ -9,6 +9,8 @@ standard library, because Fireworks' runtime does not have reward-kit installed.
 
 from __future__ import annotations
 
+import datetime
+import email.utils
 import http.client
 import json
 import os
@@ -81,12 +83,21 @@ def _result(answer: Any) -> dict[str, Any]:
 
 
 def _retry_after(error: urllib.error.HTTPError) -> float:
-    """The server's Retry-After in seconds (0 when absent or unreadable)."""
+    """The server's Retry-After in seconds, either form (0 when absent or unreadable).
+
+    reward-kit's own parser (reward_kit._retry) is not installed where this runs."""
+    value = (error.headers.get("Retry-After") or "").strip()
     try:
-        seconds = float(error.headers.get("Retry-After", ""))
+        seconds = float(value)
     except ValueError:
-        return 0.0
-    return seconds if 0 <= seconds < float("inf") else 0.0
+        try:
+            when = email.utils.parsedate_to_datetime(value)
+        except (TypeError, ValueError, IndexError):
+            return 0.0
+        if when.tzinfo is None:  # "-0000": UTC
+            when = when.replace(tzinfo=datetime.timezone.utc)
+        seconds = (when - datetime.datetime.now(datetime.timezone.utc)).total_seconds()
+    return max(0.0, seconds) if seconds < float("inf") else 0.0
 
 
 def evaluate(

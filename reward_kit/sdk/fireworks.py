@@ -18,7 +18,7 @@ from typing import Any
 
 import httpx
 
-from .._errors import RewardKitError
+from .._errors import EvaluatorUnavailable, RequestRejected
 
 __all__ = ["DEFAULT_API_BASE", "register_evaluator", "render_shim"]
 
@@ -75,10 +75,12 @@ def register_evaluator(
             endpoint, json=body, headers={"Authorization": f"Bearer {api_key}"}, timeout=60.0
         )
     except httpx.HTTPError as error:
-        raise RewardKitError(f"could not reach {endpoint}: {error}") from None
+        raise EvaluatorUnavailable(f"could not reach {endpoint}: {error}") from None
     if not response.is_success:
-        raise RewardKitError(
-            f"Fireworks answered {response.status_code} to {endpoint}: {response.text[:500]}"
+        refused = RequestRejected if response.status_code < 500 else EvaluatorUnavailable
+        raise refused(
+            f"Fireworks answered {response.status_code} to {endpoint}: {response.text[:500]}",
+            status_code=response.status_code,
         )
     return _field(response, "name") or f"accounts/{account}/evaluators/{evaluator_id}"
 

@@ -14,16 +14,11 @@ from ._setting import Setting
 from ._settings import ServeSettings
 
 if TYPE_CHECKING:
-    from ..engine import Call, Engine, Item, Outcome
     from ._app import create_app
     from ._observability import configure_logging
     from ._server import run_server
 
 __all__ = [
-    "Call",
-    "Engine",
-    "Item",
-    "Outcome",
     "ServeSettings",
     "Setting",
     "configure_logging",
@@ -35,17 +30,25 @@ _LAZY = {
     "create_app": "._app",
     "configure_logging": "._observability",
     "run_server": "._server",
-    # The engine's names, kept here for code written before reward_kit.engine existed.
-    "Engine": "reward_kit.engine",
-    "Call": "reward_kit.engine",
-    "Item": "reward_kit.engine",
-    "Outcome": "reward_kit.engine",
 }
+# The engine's names, served here (with a warning) for code written before reward_kit.engine.
+_MOVED = ("Call", "Engine", "Item", "Outcome")
 # These need the web stack (the [server] extra).
 _NEED_SERVER = ("create_app", "configure_logging", "run_server")
 
 
 def __getattr__(name: str) -> Any:
+    if name in _MOVED:
+        import warnings
+
+        from .. import engine
+
+        warnings.warn(
+            f"reward_kit.service.{name} moved to reward_kit.engine.{name}",
+            DeprecationWarning,
+            stacklevel=2,
+        )
+        return getattr(engine, name)
     module = _LAZY.get(name)
     if module is None:
         raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

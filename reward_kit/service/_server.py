@@ -5,6 +5,7 @@ exit on SIGTERM."""
 from __future__ import annotations
 
 import asyncio
+import logging
 import signal
 import sys
 from collections.abc import Callable
@@ -17,6 +18,8 @@ from ._settings import ServeSettings
 from .auth import uvicorn_tls_options
 
 __all__ = ["run_server"]
+
+logger = logging.getLogger("reward_kit.server")
 
 
 def run_server(
@@ -51,6 +54,9 @@ def run_server(
     # uvicorn shuts down gracefully on SIGTERM, then restores this handler and re-raises the
     # signal: a graceful stop (Cloud Run, docker stop) should end with status 0, not -15.
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
+    # Rewards in threads (--workers 0, isolation="thread") share this process: one calling
+    # signal.alarm() (a library's timeout) would end it, since SIGALRM's default is to exit.
+    signal.signal(signal.SIGALRM, _stray_alarm)
     uvicorn.run(
         app,
         host=settings.host,
@@ -64,6 +70,13 @@ def run_server(
         forwarded_allow_ips=list(settings.forwarded_allow_ips) or None,
         ws="none",  # no WebSocket routes: an upgrade gets plain HTTP answers
         **options,
+    )
+
+
+def _stray_alarm(signum: int, frame: object) -> None:
+    logger.warning(
+        "SIGALRM reached the server process (a reward called signal.alarm?); ignored. Rewards "
+        "that need alarms belong in worker processes (isolation='process')"
     )
 
 

@@ -78,6 +78,7 @@ def prebuilt_fixture(tmp_path: Path) -> Path:
     folder.mkdir()
     with zipfile.ZipFile(folder / "math-rewards.zip", "w") as bundle:
         bundle.writestr("rk_lambda.py", "def handler(event, context):\n    return {}\n")
+    Artifacts(out_dir=folder, lambda_zip=folder / "math-rewards.zip").write_manifest()
     return folder
 
 

@@ -15,11 +15,13 @@ import pytest
 
 from reward_kit._errors import ConfigurationError
 from reward_kit.deploy import (
+    ArtifactKind,
     Artifacts,
     DeployError,
     DeploySpec,
     LambdaOptions,
     LambdaTarget,
+    prebuilt_artifacts,
     write_plan,
 )
 from reward_kit.deploy._policies import policy_document
@@ -60,7 +62,9 @@ def artifacts(tmp_path: Path) -> Artifacts:
     return Artifacts(
         out_dir=tmp_path,
         lambda_zip=bundle,
-        extra={"handler": "rk_lambda.handler", "runtime": "python3.11", "architecture": "arm64"},
+        handler="rk_lambda.handler",
+        runtime="python3.11",
+        architecture="arm64",
     )
 
 
@@ -298,3 +302,27 @@ def test_plan_is_redacted_and_calls_nothing(aws: Any, artifacts: Artifacts) -> N
     assert aws.client("lambda").list_functions()["Functions"] == []
     with zipfile.ZipFile(io.BytesIO(Path(str(artifacts.lambda_zip)).read_bytes())) as bundle:
         assert bundle.namelist() == ["rk_lambda.py"]
+
+
+def test_a_prebuilt_zip_deploys_as_what_it_was_built_for(
+    aws: Any, artifacts: Artifacts, tmp_path: Path
+) -> None:
+    # rk build wrote the manifest (arm64); this deploy's own options say x86_64.
+    built = tmp_path / "build"
+    built.mkdir()
+    zipped = built / "math-rewards.zip"
+    zipped.write_bytes(artifacts.lambda_zip.read_bytes())  # type: ignore[union-attr]
+    Artifacts(
+        out_dir=built, lambda_zip=zipped, runtime="python3.11", architecture="arm64"
+    ).write_manifest()
+    reuse = prebuilt_artifacts(built)
+    found = reuse(spec(), ArtifactKind.LAMBDA_ZIP, tmp_path / "out")
+    assert (found.architecture, found.lambda_zip) == ("arm64", zipped)
+    target(aws).deploy(spec(architecture="x86_64"), found, Steps())
+    config = aws.client("lambda").get_function(FunctionName=FUNCTION)["Configuration"]
+    assert config["Architectures"] == ["arm64"]
+
+
+def test_a_build_folder_without_a_manifest_says_to_build_again(tmp_path: Path) -> None:
+    with pytest.raises(ConfigurationError, match="run rk build --out"):
+        prebuilt_artifacts(tmp_path)(spec(), ArtifactKind.LAMBDA_ZIP, tmp_path / "out")

@@ -208,7 +208,7 @@ def test_code_rewards_get_bubblewrap_in_a_lint_clean_image(
         source = str(tmp_path / "solver.py")
     monkeypatch.chdir(tmp_path)
     artifacts = build_docker_context(DeploySpec(name="code", sources=(source,)), tmp_path / "out")
-    assert artifacts.extra["sandbox"] is True
+    assert artifacts.sandbox is True
     assert artifacts.docker_context is not None
     dockerfile = artifacts.docker_context / "Dockerfile"
     runs = final_stage_runs(dockerfile)
@@ -223,7 +223,7 @@ def test_code_rewards_get_bubblewrap_in_a_lint_clean_image(
 def test_other_rewards_get_no_bubblewrap_unless_asked(tmp_path: Path) -> None:
     spec = DeploySpec(name="quick", sources=(QUICKSTART,))
     plain = build_docker_context(spec, tmp_path / "a")
-    assert plain.extra["sandbox"] is False
+    assert plain.sandbox is False
     assert plain.docker_context is not None
     assert "bubblewrap" not in (plain.docker_context / "Dockerfile").read_text()
     forced = build_docker_context(spec, tmp_path / "b", sandbox=True)
@@ -258,7 +258,7 @@ def test_lambda_says_code_rewards_cannot_run_there() -> None:
             self.lines.append(message)
 
     steps = Steps()
-    artifacts = Artifacts(out_dir=Path("."), extra={"sandbox": True, "files": ("src/a.py",)})
+    artifacts = Artifacts(out_dir=Path("."), sandbox=True, files=("src/a.py",))
     report_artifacts(artifacts, ArtifactKind.LAMBDA_ZIP, steps)
     assert steps.lines[0] == "your code in the artifact: src/a.py"
     assert "cannot run on AWS Lambda" in steps.lines[1]

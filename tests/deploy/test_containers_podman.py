@@ -218,7 +218,7 @@ def test_code_rewards_run_in_the_image_with_an_unmasked_proc(
     target = "reward_kit.rewards:code_execution_reward"
     spec = DeploySpec(name="code", sources=(target,), auth="none")
     artifacts = build_docker_context(spec, tmp_path / "out", wheelhouse=True, base_image=base_image)
-    assert artifacts.extra["sandbox"] is True
+    assert artifacts.sandbox is True
     assert artifacts.docker_context is not None
     tag = "localhost/reward-kit/code:test"
     built = podman(

@@ -17,7 +17,7 @@ import pytest
 from click.testing import CliRunner
 
 from reward_kit.cli import cli
-from reward_kit.deploy import _registry
+from reward_kit.deploy import Artifacts, _registry
 
 from ..conftest import QUICKSTART
 from ._gcp_fake import GoogleFake, serve_google_fake
@@ -194,6 +194,8 @@ def test_aws_lambda_cli_subprocess_against_a_moto_server(moto_server: str, tmp_p
     prebuilt.mkdir()
     with zipfile.ZipFile(prebuilt / "math-rewards.zip", "w") as bundle:
         bundle.writestr("rk_lambda.py", "def handler(event, context):\n    return {}\n")
+    # What `rk build` writes next to the zip: --from-build deploys what was built.
+    Artifacts(out_dir=prebuilt, lambda_zip=prebuilt / "math-rewards.zip").write_manifest()
     env = {
         **{k: v for k, v in os.environ.items() if not k.startswith("AWS_")},
         "AWS_ENDPOINT_URL": moto_server,  # boto3 sends every service there

@@ -280,6 +280,9 @@ ESCALATING = {
     "iam.roles.create", "iam.roles.update", "resourcemanager.projects.setIamPolicy",
     "secretmanager.versions.access", "storage.buckets.setIamPolicy", "run.jobs.create",
     "cloudfunctions.functions.create", "compute.instances.create", "cloudbuild.builds.update",
+    # Unconditioned, these open any service or secret of the project (rkDeployerIam holds
+    # them, bound with a condition naming one service and its secret).
+    "run.services.setIamPolicy", "secretmanager.secrets.setIamPolicy",
 }  # fmt: skip
 
 
@@ -296,7 +299,10 @@ def test_the_gcp_deployer_role_covers_a_deploy_and_nothing_escalates(
     # The narrow deployer: an administrator made the runtime account once.
     google_fake.service_accounts[RUNTIME_SA] = {"email": RUNTIME_SA}
     role = policy_document("gcp-deployer-role")
-    granted = set(role["includedPermissions"])
+    conditioned = set(policy_document("gcp-deployer-iam-role")["includedPermissions"])
+    assert conditioned == {"run.services.setIamPolicy", "secretmanager.secrets.setIamPolicy"}
+    unconditioned = set(role["includedPermissions"])
+    granted = unconditioned | conditioned
     target = cloud_run(google_fake)
     target.deploy(gcp_spec(), docker_artifacts(tmp_path), Steps())
     target.deploy(gcp_spec("google-iam", invokers=[f"user:me@{PROJECT}.example"]),
@@ -313,7 +319,12 @@ def test_the_gcp_deployer_role_covers_a_deploy_and_nothing_escalates(
         if c.method in ("POST", "PATCH") and re.search(r"/services(/[^/:]+)?$", c.path)
     }
     assert runs_as == {RUNTIME_SA}
-    assert not granted & ESCALATING
+    assert not unconditioned & ESCALATING
+    # The conditioned role is bound in the docs only with a condition on the resource name.
+    docs = (ROOT / "docs" / "deploy.md").read_text()
+    binding = docs[docs.index("roles/rkDeployerIam") :].split("\n$", 1)[0]
+    assert "--condition=" in binding
+    assert 'endsWith("/services/math-rewards")' in binding
     assert all(re.fullmatch(r"[a-z]+\.[a-zA-Z]+\.[a-zA-Z]+", p) for p in granted)  # no wildcard
 
 

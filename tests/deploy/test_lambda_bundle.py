@@ -6,6 +6,7 @@ site-packages, only the bundle on sys.path), with function-URL payload v2.0 even
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 import subprocess
@@ -57,7 +58,7 @@ def bundle(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path, dict[s
     unzipped = out / "unzipped"
     with zipfile.ZipFile(artifacts.lambda_zip) as archive:
         archive.extractall(unzipped)
-    return artifacts.lambda_zip, unzipped, dict(artifacts.extra)
+    return artifacts.lambda_zip, unzipped, dataclasses.asdict(artifacts)
 
 
 def run_isolated(bundle_dir: Path, events: list[dict[str, object]], env: dict[str, str],
@@ -171,8 +172,8 @@ def test_same_input_same_bytes_and_size_limits(
     digest = hashlib.sha256(again.lambda_zip.read_bytes()).hexdigest()
     assert digest == hashlib.sha256(zip_path.read_bytes()).hexdigest()
     # Over the zipped limit: still built, but it must go through S3.
-    assert again.extra["upload_via_s3"] is True
-    assert "must go through S3" in str(again.extra["size_note"])
+    assert again.upload_via_s3 is True
+    assert "must go through S3" in again.size_note
     limit = int(str(extra["unzipped_bytes"])) - 1
     with pytest.raises(ConfigurationError, match=r"unzipped, over Lambda's .* limit"):
         build_lambda_zip(spec, tmp_path / "big", unzipped_limit=limit)

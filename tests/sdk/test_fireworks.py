@@ -346,3 +346,54 @@ def test_the_shim_is_the_linted_module_with_its_three_constants_set() -> None:
         ('API_KEY_ENV = "RK_API_KEY"', "API_KEY_ENV = ''"),
         ("TIMEOUT = 60.0", "TIMEOUT = 5.0"),
     ]
+
+
+@pytest.mark.parametrize(
+    ("value", "low", "high"),
+    [
+        ("3", 3.0, 3.0),
+        ("soon", 0.0, 0.0),
+        ("", 0.0, 0.0),
+        ("-1", 0.0, 0.0),
+        ("inf", 0.0, 0.0),
+        ("DATE+5", 3.5, 5.0),  # an HTTP date 5 s ahead, in the -0000 form too
+        ("DATE-0000+5", 3.5, 5.0),
+    ],
+)
+def test_shim_reads_both_forms_of_retry_after(value: str, low: float, high: float) -> None:
+    import datetime
+    import email.message
+    import urllib.error
+    from email.utils import format_datetime
+
+    from reward_kit.sdk import _fireworks_main as shim
+
+    if value.startswith("DATE"):
+        when = datetime.datetime.now(datetime.timezone.utc) + datetime.timedelta(seconds=5)
+        value = format_datetime(when, usegmt=not value.startswith("DATE-0000"))
+        if "+" in value:  # format_datetime writes +0000 when not GMT: make it -0000
+            value = value.replace("+0000", "-0000")
+    headers = email.message.Message()
+    headers["Retry-After"] = value
+    error = urllib.error.HTTPError("http://h", 503, "busy", headers, None)
+    assert low <= shim._retry_after(error) <= high
+
+
+def test_shim_waits_at_least_what_the_evaluator_asks(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("RK_API_KEY", KEY)
+    busy = (
+        b"HTTP/1.1 503 Service Unavailable\r\ncontent-type: application/json\r\n"
+        b"retry-after: 7\r\ncontent-length: 48\r\nconnection: close\r\n\r\n"
+        b'{"error":{"code":"overloaded","message":"busy"}}'
+    )
+    with RawServer(busy) as raw:
+        shim = write_shim(tmp_path, raw.url, "echo")
+        shim.ATTEMPTS = 2
+        waits: list[float] = []
+        monkeypatch.setattr(shim.time, "sleep", waits.append)
+        result = shim.evaluate([{"role": "assistant", "content": "4"}])
+    assert result["is_score_valid"] is False
+    assert waits == [7.0]  # a floor under the 0.5 s backoff, as reward-kit's SDK
+    assert raw.connections == 2

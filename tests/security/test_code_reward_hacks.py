@@ -163,7 +163,7 @@ SAMPLE_HACKS = {
         "def {entry}(*args, **kwargs):\n    raise _Boom()\n"
     ),
 }
-# Hacks that only a deadline ends: a few problems each.
+# Hacks that only a deadline ends.
 TIMED_HACKS = {
     "SIGSTOP self": (
         "import os, signal\n"
@@ -224,14 +224,15 @@ def test_canonical_solutions_pass_and_the_two_main_hacks_fail_on_all_164(server:
         assert not passed, f"{name} scored on {passed}"
 
 
-def test_every_generic_hack_fails_on_a_sample_of_problems(server: str) -> None:
+@pytest.mark.slow
+@pytest.mark.parametrize("name", [*SAMPLE_HACKS, *TIMED_HACKS])
+def test_every_generic_hack_fails_on_all_164(server: str, name: str) -> None:
     problems = humaneval_problems()
-    runs = [(name, hack, problems[::16]) for name, hack in SAMPLE_HACKS.items()]  # 11 problems
-    runs += [(name, hack, problems[5::60]) for name, hack in TIMED_HACKS.items()]  # 3 problems
-    cases = [(name, hack, p) for name, hack, sample in runs for p in sample]
-    got = scores(server, "humaneval_reward", [item(p, h, timeout_per_run=1) for _, h, p in cases])
-    passed = [f"{n} on {p['task_id']}" for (n, _, p), s in zip(cases, got, strict=True) if s]
-    assert not passed, passed
+    hack = SAMPLE_HACKS.get(name) or TIMED_HACKS[name]
+    # A deadline of 0.5 s a run: the timed hacks (a stopped or spinning solution) end there.
+    got = scores(server, "humaneval_reward", [item(p, hack, timeout_per_run=0.5) for p in problems])
+    passed = [p["task_id"] for p, s in zip(problems, got, strict=True) if s]
+    assert not passed, f"{name} scored on {passed}"
 
 
 def test_stopping_every_process_of_the_run_is_a_zero(server: str) -> None:

@@ -107,19 +107,19 @@ def test_max_processes_caps_what_a_worker_may_start() -> None:
         assert again["score"] == 1.0, again
 
 
-def test_a_blocking_async_reward_times_out_without_freezing_the_server() -> None:
+@pytest.mark.parametrize("spin", [False, True], ids=["sleep", "cpu-loop"])
+def test_a_blocking_async_reward_times_out_without_freezing_the_server(spin: bool) -> None:
     with rk_serve(REWARDS, "--workers", "1") as url, httpx.Client(timeout=30) as client:
         start = time.monotonic()
         response = client.post(
-            f"{url}/evaluate/blocks_loop", json={"messages": MESSAGES, "seconds": 4}
+            f"{url}/evaluate/blocks_loop", json={"messages": MESSAGES, "seconds": 4, "spin": spin}
         )
         assert response.status_code == 504, response.text
         assert time.monotonic() - start < 3.9
         # While another call blocks its loop, /health and other rewards answer at once.
         with httpx.Client(timeout=30) as other:
-            pending = other.build_request(
-                "POST", f"{url}/evaluate/blocks_loop", json={"messages": MESSAGES, "seconds": 2}
-            )
+            body = {"messages": MESSAGES, "seconds": 2, "spin": spin}
+            pending = other.build_request("POST", f"{url}/evaluate/blocks_loop", json=body)
             import threading
 
             thread = threading.Thread(target=other.send, args=(pending,), daemon=True)
@@ -173,6 +173,27 @@ def test_leftover_threads_retire_the_worker() -> None:
         assert second == third  # an ordinary item does not retire the worker
 
 
+def test_threads_threading_cannot_see_also_retire_the_worker() -> None:
+    with rk_serve(REWARDS, "--workers", "1") as url:
+        first = _post(url, "leaves_c_thread").json()["reason"]
+        assert _post(url, "pid").json()["reason"] != first
+
+
+def test_workers_die_with_a_killed_server() -> None:
+    port = free_port()
+    command = [str(Path(sys.executable).parent / "rk-serve"), REWARDS, "--port", str(port)]
+    server = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        wait_for_health(f"http://127.0.0.1:{port}", server)
+        below = psutil.Process(server.pid).children(recursive=True)
+        assert len(below) >= 3  # the fork server and two workers
+    finally:
+        server.kill()  # SIGKILL: no shutdown code runs
+        server.wait(timeout=30)
+    _gone, alive = psutil.wait_procs(below, timeout=10)
+    assert alive == [], alive
+
+
 def test_max_tasks_per_worker() -> None:
     with rk_serve(REWARDS, "--workers", "1", "--max-tasks-per-worker", "3") as url:
         pids = [_post(url, "pid").json()["reason"] for _ in range(7)]
@@ -197,7 +218,9 @@ def test_server_secrets_are_not_in_the_workers_environment() -> None:
         body = {"messages": MESSAGES}
         response = httpx.post(f"{url}/evaluate/looks_around", json=body, headers=headers)
         assert response.status_code == 200, response.text
-        assert ast.literal_eval(response.json()["reason"])["secrets"] == []
+        seen = ast.literal_eval(response.json()["reason"])
+        assert seen["secrets"] == []
+        assert seen["in_proc"] == []  # /proc/self/environ and the fork server's too
 
 
 @pytest.mark.parametrize("log_format", ["text", "json"])

@@ -22,8 +22,8 @@ import pytest
 from fastapi.testclient import TestClient
 
 from reward_kit import load_functions
-from reward_kit.engine import MAX_JSON_DEPTH, Item
-from reward_kit.service import Call, Engine, ServeSettings, create_app
+from reward_kit.engine import MAX_JSON_DEPTH, Call, Engine, Item
+from reward_kit.service import ServeSettings, create_app
 
 from ..conftest import FIXTURES, error_of, rk_serve
 

@@ -16,7 +16,7 @@ import psutil
 import pytest
 
 from reward_kit import load_functions
-from reward_kit.service import Call, Engine, Item
+from reward_kit.engine import Call, Engine, Item
 
 from ..conftest import FIXTURES, HOSTILE
 

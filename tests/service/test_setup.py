@@ -9,7 +9,8 @@ import pytest
 from fastapi.testclient import TestClient
 
 from reward_kit import ConfigurationError, RewardFunction, load_functions
-from reward_kit.service import Engine, ServeSettings, create_app
+from reward_kit.engine import Engine
+from reward_kit.service import ServeSettings, create_app
 
 SETUP = Path(__file__).parent.parent / "fixtures" / "setup"
 

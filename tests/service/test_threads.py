@@ -13,7 +13,7 @@ SCRIPT = textwrap.dedent(
     f"""
     import asyncio
     from reward_kit import load_functions
-    from reward_kit.service import Call, Engine, Item
+    from reward_kit.engine import Call, Engine, Item
 
     async def main():
         functions = load_functions([{HOSTILE!r}])

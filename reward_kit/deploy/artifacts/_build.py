@@ -6,6 +6,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable
 from pathlib import Path
 
@@ -47,18 +48,21 @@ BUILDERS: dict[ArtifactKind, Callable[[DeploySpec, Path, BuildOptions], Artifact
 def build_artifacts(
     spec: DeploySpec, kind: ArtifactKind, out: Path, options: BuildOptions | None = None
 ) -> Artifacts:
-    """Build ``kind`` for ``spec`` into ``out``; ``options`` default to the spec's options'."""
-    return BUILDERS[kind](spec, out, options or spec.options.build_options())
+    """Build ``kind`` for ``spec`` into ``out``; ``options`` default to the spec's options'.
+
+    ``out/artifacts.json`` describes what was built, for ``rk deploy --from-build``."""
+    artifacts = BUILDERS[kind](spec, out, options or spec.options.build_options())
+    artifacts.write_manifest()
+    return artifacts
 
 
 def report_artifacts(artifacts: Artifacts, kind: ArtifactKind, reporter: Reporter) -> None:
     """Say which of the user's files went in, and warn about any that look like secrets."""
-    files = artifacts.extra.get("files")
-    if files:
-        reporter.step(f"your code in the artifact: {', '.join(files)}")
-    for finding in artifacts.extra.get("secret_warnings") or ():
+    if artifacts.files:
+        reporter.step(f"your code in the artifact: {', '.join(artifacts.files)}")
+    for finding in artifacts.secret_warnings:
         reporter.step(f"WARNING: {finding}; choose the files with --include")
-    if artifacts.extra.get("sandbox") and not kind.runs_sandbox:
+    if artifacts.sandbox and not kind.runs_sandbox:
         reporter.step(
             "WARNING: a target uses the code rewards' sandbox, which cannot run on AWS Lambda "
             "(no bubblewrap, no user namespaces): those rewards will answer sandbox_unavailable. "
@@ -67,21 +71,20 @@ def report_artifacts(artifacts: Artifacts, kind: ArtifactKind, reporter: Reporte
 
 
 def prebuilt_artifacts(folder: Path) -> Build:
-    """A build step that reuses ``rk build --out FOLDER`` output instead of building again."""
+    """A build step that reuses ``rk build --out FOLDER`` output instead of building again:
+    what its ``artifacts.json`` says was built (a Lambda zip's architecture and runtime, an
+    image's sandbox), not what this deploy's flags would have built."""
 
     def reuse(spec: DeploySpec, kind: ArtifactKind, out: Path) -> Artifacts:
+        built = Artifacts.read_manifest(folder)
         if kind is ArtifactKind.LAMBDA_ZIP:
-            bundle = folder / f"{spec.name}.zip"
-            if not bundle.is_file():
+            if built.lambda_zip is None or not built.lambda_zip.is_file():
                 raise ConfigurationError(
-                    f"{bundle} does not exist: run rk build --format lambda-zip --name {spec.name}"
+                    f"{folder} holds no Lambda zip: run rk build --format lambda-zip "
+                    f"--name {spec.name} --out {folder}"
                 )
-            return Artifacts(out_dir=out, lambda_zip=bundle)
-        context = folder / "context"
-        if not (context / "Dockerfile").is_file():
-            raise ConfigurationError(f"{context}/Dockerfile does not exist: run rk build first")
-        # An image built for the code rewards carries the sandbox; its platform settings follow.
-        sandbox = "bubblewrap" in (context / "Dockerfile").read_text()
-        return Artifacts(out_dir=out, docker_context=context, extra={"sandbox": sandbox})
+        elif built.docker_context is None or not (built.docker_context / "Dockerfile").is_file():
+            raise ConfigurationError(f"{folder} holds no Docker context: run rk build first")
+        return dataclasses.replace(built, out_dir=out)  # the deploy writes its files in out
 
     return reuse

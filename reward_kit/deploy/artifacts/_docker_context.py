@@ -102,18 +102,16 @@ def build_docker_context(
     return Artifacts(
         out_dir=out,
         docker_context=context,
-        extra={
-            "image": inputs.image,
-            "targets": staged.targets,
-            "requirements": tuple(requirements),
-            "wheel": wheel.name,
-            "compose_file": out / "docker-compose.yml",
-            "files": tuple(f"app/{name}" for name, _ in staged.files),
-            "secret_warnings": tuple(
-                secret_findings((f"app/{name}", path) for name, path in staged.files)
-            ),
-            "sandbox": needs_sandbox,
-        },
+        image=inputs.image,
+        targets=tuple(staged.targets),
+        requirements=tuple(requirements),
+        wheel=wheel.name,
+        compose_file=out / "docker-compose.yml",
+        files=tuple(f"app/{name}" for name, _ in staged.files),
+        secret_warnings=tuple(
+            secret_findings((f"app/{name}", path) for name, path in staged.files)
+        ),
+        sandbox=needs_sandbox,
     )
 
 

@@ -54,7 +54,7 @@ def build_lambda_zip(
 ) -> Artifacts:
     """Write ``out/<name>.zip`` (handler ``rk_lambda.handler``) and return its facts.
 
-    Over ``unzipped_limit`` is an error; over ``zipped_limit`` sets ``extra["upload_via_s3"]``.
+    Over ``unzipped_limit`` is an error; over ``zipped_limit`` sets ``upload_via_s3``.
     ``include`` lists the code files exactly (:func:`stage_sources`).
 
     >>> build_lambda_zip(DeploySpec(name="demo", sources=("rewards.py",)), Path("build"))
@@ -79,21 +79,19 @@ def build_lambda_zip(
     return Artifacts(
         out_dir=out,
         lambda_zip=bundle,
-        extra={
-            "handler": HANDLER,
-            "runtime": f"python{python_version}",
-            "architecture": "arm64" if "aarch64" in pip_platform(architecture) else "x86_64",
-            "zipped_bytes": zipped,
-            "unzipped_bytes": unzipped,
-            "upload_via_s3": zipped > zipped_limit,
-            "size_note": _size_note(zipped, zipped_limit),
-            "targets": staged.targets,
-            "requirements": tuple(requirements),
-            "files": tuple(name for name, _ in staged.files),
-            "secret_warnings": tuple(secret_findings(staged.files)),
-            # Lambda has no bubblewrap and allows no user namespaces: code rewards cannot run.
-            "sandbox": uses_sandbox(functions),
-        },
+        handler=HANDLER,
+        runtime=f"python{python_version}",
+        architecture="arm64" if "aarch64" in pip_platform(architecture) else "x86_64",
+        zipped_bytes=zipped,
+        unzipped_bytes=unzipped,
+        upload_via_s3=zipped > zipped_limit,
+        size_note=_size_note(zipped, zipped_limit),
+        targets=tuple(staged.targets),
+        requirements=tuple(requirements),
+        files=tuple(name for name, _ in staged.files),
+        secret_warnings=tuple(secret_findings(staged.files)),
+        # Lambda has no bubblewrap and allows no user namespaces: code rewards cannot run.
+        sandbox=uses_sandbox(functions),
     )
 
 

@@ -32,7 +32,7 @@ def read_bundle(artifacts: Artifacts) -> tuple[bytes, bool]:
             f"Lambda's {UNZIPPED_LIMIT // 2**20} MB limit: drop large requirements"
         )
     data = path.read_bytes()
-    return data, len(data) > ZIPPED_LIMIT or bool(artifacts.extra.get("upload_via_s3"))
+    return data, len(data) > ZIPPED_LIMIT or artifacts.upload_via_s3
 
 
 def upload_bundle(

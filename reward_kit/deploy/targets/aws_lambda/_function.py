@@ -71,16 +71,16 @@ class LambdaFunction:
         return {
             "FunctionName": self.function_name,
             "Role": role,
-            "Runtime": str(artifacts.extra.get("runtime", "python3.11")),
-            "Handler": str(artifacts.extra.get("handler", DEFAULT_HANDLER)),
+            "Runtime": artifacts.runtime or "python3.11",
+            "Handler": artifacts.handler or DEFAULT_HANDLER,
             "Timeout": self.options.timeout,
             "MemorySize": self.options.memory,
             "Environment": {"Variables": self.environment(auth, secret_arn)},
         }
 
     def architecture(self, artifacts: Artifacts) -> str:
-        # A prebuilt zip (--from-build) carries no facts; then the option says what it is.
-        return str(artifacts.extra.get("architecture") or self.options.architecture)
+        # What the zip was built for (its manifest, with --from-build); else the option.
+        return artifacts.architecture or self.options.architecture
 
 
 def _allow_list(invokers: tuple[str, ...]) -> tuple[str, ...]:

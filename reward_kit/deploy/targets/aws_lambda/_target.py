@@ -37,6 +37,7 @@ class LambdaTarget:
     """Deploys the Lambda zip as a function with a URL; re-running updates it in place."""
 
     name: ClassVar[str] = "aws-lambda"
+    public: ClassVar[bool] = True
     options_model: ClassVar[type[LambdaOptions]] = LambdaOptions
     artifact: ClassVar[ArtifactKind] = ArtifactKind.LAMBDA_ZIP
 
@@ -77,7 +78,7 @@ class LambdaTarget:
 
     def _checked(self, spec: DeploySpec) -> LambdaFunction:
         fn = self._function(spec.name, spec.options)
-        check_auth_options(spec, self.name, invokers=fn.options.invokers)
+        check_auth_options(spec, self, invokers=fn.options.invokers)
         if spec.auth in ("mtls", "google-iam"):
             raise ConfigurationError(
                 f"aws-lambda does not support --auth {spec.auth}: function URLs terminate TLS and "

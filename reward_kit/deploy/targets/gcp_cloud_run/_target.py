@@ -35,6 +35,7 @@ class CloudRunTarget:
     """Deploys an evaluator image as a Cloud Run service; re-running updates it in place."""
 
     name: ClassVar[str] = "gcp-cloud-run"
+    public: ClassVar[bool] = True
     options_model: ClassVar[type[CloudRunOptions]] = CloudRunOptions
     artifact: ClassVar[ArtifactKind] = ArtifactKind.DOCKER
 
@@ -54,7 +55,7 @@ class CloudRunTarget:
 
     def _service(self, spec: DeploySpec, artifacts: Artifacts | None = None) -> CloudRunService:
         options = CloudRunOptions.coerce(spec.options)
-        check_auth_options(spec, self.name, invokers=options.invokers)
+        check_auth_options(spec, self, invokers=options.invokers)
         if spec.auth in ("mtls", "aws-iam"):
             raise ConfigurationError(
                 f"gcp-cloud-run does not support --auth {spec.auth}: Google's front end "
@@ -65,7 +66,7 @@ class CloudRunTarget:
                 "gcp-cloud-run --auth google-iam needs at least one --invoker "
                 "(e.g. serviceAccount:trainer@PROJECT.iam.gserviceaccount.com)"
             )
-        sandbox = bool(artifacts is not None and artifacts.extra.get("sandbox"))
+        sandbox = artifacts is not None and artifacts.sandbox
         return CloudRunService(name=spec.name, options=options, sandbox=sandbox)
 
     def check(self, spec: DeploySpec, *, dry_run: bool = False) -> None:

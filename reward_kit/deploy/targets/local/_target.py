@@ -56,6 +56,7 @@ class LocalTarget:
     """
 
     name: ClassVar[str] = "local"
+    public: ClassVar[bool] = False
     options_model: ClassVar[type[LocalOptions]] = LocalOptions
     artifact: ClassVar[ArtifactKind] = ArtifactKind.DOCKER
 
@@ -74,7 +75,7 @@ class LocalTarget:
 
     def _checked(self, spec: DeploySpec) -> LocalOptions:
         options = LocalOptions.coerce(spec.options)
-        check_auth_options(spec, self.name)
+        check_auth_options(spec, self)
         return options
 
     def check(self, spec: DeploySpec, *, dry_run: bool = False) -> None:
@@ -142,7 +143,7 @@ class LocalTarget:
         self._remove(client, spec.name, reporter)
         reporter.step(f"starting {_container_name(spec.name)}")
         run = _network(options, environment)
-        if artifacts.extra.get("sandbox"):
+        if artifacts.sandbox:
             run["security_opt"] = sandbox_security_options(client, reporter)
         container = client.containers.run(
             image,
@@ -160,8 +161,8 @@ class LocalTarget:
         reporter.step(f"waiting for {url}/health")
         _wait_healthy(container, url, options.health_timeout)
         details: dict[str, Any] = {"container": container.name, "image": image}
-        if artifacts.extra.get("compose_file"):
-            details["compose_file"] = str(artifacts.extra["compose_file"])
+        if artifacts.compose_file is not None:
+            details["compose_file"] = str(artifacts.compose_file)
         if api_key is not None:
             details["api_key"] = api_key  # shown once by the CLI; only its hash is stored
         return Deployment(url=url, auth=spec.auth, sdk_snippet=sdk_snippet(url, spec.auth),
