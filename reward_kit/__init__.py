@@ -20,6 +20,7 @@ from ._errors import (
     EvaluatorUnavailable,
     FunctionError,
     FunctionRequired,
+    GenerationError,
     InvalidRequest,
     InvalidResponse,
     LoadError,
@@ -30,7 +31,11 @@ from ._errors import (
     PermissionDenied,
     RequestRejected,
     RewardKitError,
+    SessionEnded,
+    SessionGone,
+    UnknownEnvironment,
     UnknownFunction,
+    UnknownSession,
     WorkerCrashed,
 )
 from ._function import RewardFunction, reward_function
@@ -48,6 +53,7 @@ __all__ = [
     "FunctionCall",
     "FunctionError",
     "FunctionRequired",
+    "GenerationError",
     "InvalidRequest",
     "InvalidResponse",
     "LoadError",
@@ -61,11 +67,26 @@ __all__ = [
     "RequestRejected",
     "RewardFunction",
     "RewardKitError",
+    "SessionEnded",
+    "SessionGone",
     "StepOutput",
     "ToolCall",
+    "UnknownEnvironment",
     "UnknownFunction",
+    "UnknownSession",
     "WorkerCrashed",
     "__version__",
     "load_functions",
     "reward_function",
+    "run",
 ]
+
+
+def __getattr__(name: str) -> object:
+    # ``reward_kit.run(...)`` (docs/run.md) without importing the run package, and what it
+    # imports, on ``import reward_kit``: the package is a callable module (run/__init__.py).
+    if name == "run":
+        import importlib
+
+        return importlib.import_module(".run", __name__)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

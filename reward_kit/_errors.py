@@ -15,6 +15,10 @@ into the same class (:func:`error_from_response`).
     │   ├── AuthenticationError         401 unauthenticated
     │   ├── PermissionDenied            403 forbidden
     │   ├── UnknownFunction             404 unknown_function
+    │   ├── UnknownEnvironment          404 unknown_environment
+    │   ├── UnknownSession              404 unknown_session       (or another caller's)
+    │   ├── SessionEnded                409 session_ended         (done, truncated or failed)
+    │   ├── SessionGone                 410 session_gone          (closed or expired)
     │   ├── PayloadTooLarge             413 payload_too_large
     │   └── Overloaded                  429 overloaded
     ├── EvaluationError                 the reward function produced no result
@@ -22,6 +26,7 @@ into the same class (:func:`error_from_response`).
     │   ├── WorkerCrashed               500 crashed
     │   └── EvaluationTimeout           504 timeout
     ├── EvaluatorUnavailable            503 unavailable
+    ├── GenerationError                 502 generation_error      (rk run: a model endpoint failed)
     └── InvalidResponse                 502 invalid_response      (SDK: an unreadable answer)
 """
 
@@ -37,6 +42,7 @@ __all__ = [
     "EvaluatorUnavailable",
     "FunctionError",
     "FunctionRequired",
+    "GenerationError",
     "InvalidRequest",
     "InvalidResponse",
     "LoadError",
@@ -47,7 +53,11 @@ __all__ = [
     "PermissionDenied",
     "RequestRejected",
     "RewardKitError",
+    "SessionEnded",
+    "SessionGone",
+    "UnknownEnvironment",
     "UnknownFunction",
+    "UnknownSession",
     "WorkerCrashed",
     "error_class_for_code",
     "error_from_response",
@@ -185,6 +195,34 @@ class UnknownFunction(RequestRejected, LookupError):
     code = "unknown_function"
 
 
+class UnknownEnvironment(RequestRejected, LookupError):
+    """The named environment is not served."""
+
+    status_code = 404
+    code = "unknown_environment"
+
+
+class UnknownSession(RequestRejected, LookupError):
+    """No such environment session for this caller (another caller's session is unknown too)."""
+
+    status_code = 404
+    code = "unknown_session"
+
+
+class SessionEnded(RequestRejected):
+    """The session is done, truncated or failed: it takes no more steps."""
+
+    status_code = 409
+    code = "session_ended"
+
+
+class SessionGone(RequestRejected):
+    """The session was closed or expired and its process is gone."""
+
+    status_code = 410
+    code = "session_gone"
+
+
 class PayloadTooLarge(RequestRejected):
     """The body or the batch is over the server's limit."""
 
@@ -193,7 +231,9 @@ class PayloadTooLarge(RequestRejected):
 
 
 class Overloaded(RequestRejected):
-    """The server is at its in-flight limit; retry after ``retry_after`` seconds."""
+    """The server cannot take the request now (every evaluation slot taken and no room or
+    time to wait for one, or too many failed auth attempts); retry after ``retry_after``
+    seconds."""
 
     status_code = 429
     code = "overloaded"
@@ -229,6 +269,25 @@ class EvaluatorUnavailable(RewardKitError):
 
     status_code = 503
     code = "unavailable"
+
+
+class GenerationError(RewardKitError):
+    """rk run: a model endpoint did not produce a reply. ``kind`` is the generation status
+    (``auth``, ``rate_limit``, ``context_length``... see ``GenerationStatus``)."""
+
+    status_code = 502
+    code = "generation_error"
+
+    def __init__(self, message: str, *, kind: str = "server", **options: Any) -> None:
+        super().__init__(message, **options)
+        self.kind = kind
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (_rebuild_generation, (self.message, self.kind, self.retry_after))
+
+
+def _rebuild_generation(message: str, kind: str, retry_after: float | None) -> GenerationError:
+    return GenerationError(message, kind=kind, retry_after=retry_after)
 
 
 class InvalidResponse(RewardKitError):

@@ -16,8 +16,10 @@ from ._calling import (
     coerce_batch_result,
     coerce_messages,
     coerce_result,
+    result_bytes,
     result_json,
 )
+from ._metric_keys import check_metric_names
 from ._models import EvaluateResult
 
 __all__ = ["Isolation", "Mode", "RewardFunction", "reward_function"]
@@ -54,6 +56,7 @@ class RewardFunction(Generic[R]):
         isolation: Isolation | None = None,
         requirements: Sequence[str] = (),
         setup: Callable[[], Any] | None = None,
+        metrics: Sequence[str] | None = None,
     ) -> None:
         if isinstance(func, RewardFunction):
             func = func.func
@@ -100,6 +103,7 @@ class RewardFunction(Generic[R]):
         if setup is not None and not callable(setup):
             raise TypeError("setup must be a callable taking no arguments")
         self.setup = setup
+        self.metrics = _metric_names(metrics)
         self.signature = CallSignature.of(func, self.name)
         if setup is not None and not self.signature.accepts("resources"):
             raise TypeError(
@@ -202,6 +206,14 @@ class RewardFunction(Generic[R]):
         value, _ = await self._arun(messages, ground_truth, kwargs)
         return result_json(value, self.name)
 
+    def invoke_encoded(
+        self, messages: Any, ground_truth: Any = None, kwargs: dict[str, Any] | None = None
+    ) -> bytes:
+        """:meth:`invoke_json`'s result as JSON bytes, made without building the dict (what a
+        worker process sends back to the server)."""
+        value, _ = self._run(messages, ground_truth, kwargs)
+        return result_bytes(value, self.name)
+
     def __call__(self, *args: Any, **kwargs: Any) -> R:
         first_name = "rollouts_messages" if self.mode == "batch" else "messages"
         if len(args) > 2:
@@ -238,7 +250,12 @@ class RewardFunction(Generic[R]):
             "isolation": self.isolation,
             "is_async": self.is_async,
             "requirements": list(self.requirements),
+            "metrics": list(self.metrics) if self.metrics is not None else None,
         }
+
+
+def _metric_names(metrics: Sequence[str] | None) -> tuple[str, ...] | None:
+    return None if metrics is None else check_metric_names(metrics)
 
 
 async def _await(value: Awaitable[Any]) -> Any:
@@ -290,6 +307,7 @@ def reward_function(
     isolation: Isolation | None = ...,
     requirements: Sequence[str] = ...,
     setup: Callable[[], Any] | None = ...,
+    metrics: Sequence[str] | None = ...,
 ) -> _BatchDecorator: ...
 @overload
 def reward_function(
@@ -300,6 +318,7 @@ def reward_function(
     isolation: Isolation | None = ...,
     requirements: Sequence[str] = ...,
     setup: Callable[[], Any] | None = ...,
+    metrics: Sequence[str] | None = ...,
 ) -> _PointwiseDecorator: ...
 def reward_function(
     func: Callable[..., Any] | None = None,
@@ -311,6 +330,7 @@ def reward_function(
     isolation: Isolation | None = None,
     requirements: Sequence[str] = (),
     setup: Callable[[], Any] | None = None,
+    metrics: Sequence[str] | None = None,
 ) -> Any:
     """Declare a reward function: ``f(messages, ground_truth=None, **kwargs) -> EvaluateResult``.
 
@@ -328,7 +348,9 @@ def reward_function(
     "batch" to receive all rollouts at once), ``timeout`` (seconds), ``isolation`` ("process",
     "thread" or "inline"; sync functions default to "process", async ones run on the event
     loop), ``requirements`` (pip requirements for deploys), ``setup`` (called once per worker;
-    its result reaches the function as ``resources``).
+    its result reaches the function as ``resources``), ``metrics`` (the names of the metrics it
+    returns: trainers that need the same keys for every sample, such as OpenRLHF, get exactly
+    these, with the ones a result lacks filled in; see docs/sdk.md#openrlhf).
     """
 
     def decorate(f: Callable[..., Any]) -> RewardFunction[Any]:
@@ -340,6 +362,7 @@ def reward_function(
             isolation=isolation,
             requirements=requirements,
             setup=setup,
+            metrics=metrics,
         )
 
     if func is not None:

@@ -15,11 +15,14 @@ from typing import Any
 from ._errors import LoadError
 from ._function import RewardFunction
 
-__all__ = ["load_functions", "load_target", "resolve_source"]
+__all__ = ["is_environment", "load_functions", "load_module", "load_target", "resolve_source"]
 
 
-def load_functions(targets: Iterable[str]) -> dict[str, RewardFunction[Any]]:
+def load_functions(
+    targets: Iterable[str], *, allow_none: bool = False
+) -> dict[str, RewardFunction[Any]]:
     """Load every target and address the functions by name; a duplicate name is an error.
+    ``allow_none``: finding no function is fine (the targets serve environments only).
 
     >>> fns = load_functions(["examples/quickstart/rewards.py"])  # doctest: +SKIP
     >>> sorted(fns)  # doctest: +SKIP
@@ -39,27 +42,49 @@ def load_functions(targets: Iterable[str]) -> dict[str, RewardFunction[Any]]:
                 )
             found[fn.name] = fn
             origin[fn.name] = target
-    if not found:
+    if not found and not allow_none:
         raise LoadError("no reward functions to serve: give at least one target")
     return found
 
 
+def is_environment(value: Any) -> bool:
+    """Whether ``value`` is a ``reward_kit.env.Environment`` subclass (checked by its marker:
+    the core does not import the env package)."""
+    return isinstance(value, type) and bool(getattr(value, "__rk_environment__", False))
+
+
+def load_module(target: str) -> tuple[ModuleType, str | None]:
+    """The module a target is in, and the attribute it names (None: the whole module)."""
+    path_part, sep, attr = target.rpartition(":")
+    if sep and _looks_like_file(path_part):
+        return _load_file(path_part, target)[0], attr
+    if _looks_like_file(target):
+        return _load_file(target, target)[0], None
+    if sep:
+        return _import_module(path_part, target), attr
+    module_name, _, attr = target.rpartition(".")
+    if module_name and not _is_module(target, target):
+        return _import_module(module_name, target), attr
+    return _import_module(target, target), None
+
+
 def load_target(target: str) -> list[RewardFunction[Any]]:
-    """The functions one target names: all decorated ones in a file/module, or a single one."""
+    """The functions one target names: all decorated ones in a file/module, or a single one
+    (none when it names an environment class, or a module that only defines environments)."""
     path_part, sep, attr = target.rpartition(":")
     if sep and _looks_like_file(path_part):
         module, path = _load_file(path_part, target)
-        return [_attribute(module, attr, target, f"{path}:{attr}")]
+        return _attribute(module, attr, target, f"{path}:{attr}")
     if _looks_like_file(target):
         module, path = _load_file(target, target)
         return _collect(module, target, lambda name: f"{path}:{name}")
     if sep:
         module = _import_module(path_part, target)
-        return [_attribute(module, attr, target, f"{path_part}:{attr}")]
+        return _attribute(module, attr, target, f"{path_part}:{attr}")
     module_name, _, attr = target.rpartition(".")
     if module_name and not _is_module(target, target):
         module = _import_module(module_name, target)
-        return [_attribute(module, attr, target, f"{module_name}:{attr}")]
+        return _attribute(module, attr, target, f"{module_name}:{attr}")
     module = _import_module(target, target)
     return _collect(module, target, lambda name: f"{target}:{name}")
 
@@ -152,7 +177,9 @@ def _describe_failure(target: str, error: BaseException, file: str | None) -> st
     return f"cannot load {target!r}: {type(error).__name__}{location}: {detail}"
 
 
-def _attribute(module: ModuleType, attr: str, target: str, source: str) -> RewardFunction[Any]:
+def _attribute(
+    module: ModuleType, attr: str, target: str, source: str
+) -> list[RewardFunction[Any]]:
     value: Any = module
     for part in attr.split("."):
         if not hasattr(value, part):
@@ -162,6 +189,8 @@ def _attribute(module: ModuleType, attr: str, target: str, source: str) -> Rewar
                 f"(reward functions in it: {available})"
             )
         value = getattr(value, part)
+    if is_environment(value):
+        return []
     if isinstance(value, RewardFunction):
         fn = value
     elif callable(value):
@@ -174,7 +203,7 @@ def _attribute(module: ModuleType, attr: str, target: str, source: str) -> Rewar
             f"cannot load {target!r}: {attr!r} is a {type(value).__name__}, not a function"
         )
     _claim(fn, source)
-    return fn
+    return [fn]
 
 
 def _claim(fn: RewardFunction[Any], source: str) -> None:
@@ -192,7 +221,7 @@ def _collect(module: ModuleType, target: str, source_of: Any) -> list[RewardFunc
             seen.add(id(value))
             _claim(value, source_of(attr))
             functions.append(value)
-    if not functions:
+    if not functions and not any(is_environment(v) for v in vars(module).values()):
         raise LoadError(f"no @reward_function found in {target!r}")
     return functions
 

@@ -77,14 +77,20 @@ def retry_delay(
     retry_after: float | None = None,
     uniform: Uniform = random.uniform,
 ) -> float:
-    """The wait before retry number ``attempt + 1``: the backoff, or the server's
-    ``Retry-After`` when that is longer. A floor, not a replacement: a server answering
-    ``Retry-After: 1`` to every retry must not cut a client's backoff short.
+    """The wait before retry number ``attempt + 1``: the backoff, or, when the server's
+    ``Retry-After`` is longer, that plus up to half a backoff step of jitter. A floor, not a
+    replacement: a server answering ``Retry-After: 1`` to every retry must not cut a client's
+    backoff short; and clients refused together must not all come back on the same second.
 
     >>> retry_delay(0, base=0.5, maximum=30.0, retry_after=3.0, uniform=max)
+    3.25
+    >>> retry_delay(0, base=0.5, maximum=30.0, retry_after=3.0, uniform=min)
     3.0
     >>> retry_delay(4, base=0.5, maximum=30.0, retry_after=1.0, uniform=max)
     8.0
     """
     delay = backoff_delay(attempt, base=base, maximum=maximum, uniform=uniform)
-    return max(delay, retry_after) if retry_after is not None else delay
+    if retry_after is None or delay >= retry_after:
+        return delay
+    step = min(maximum, base * 2 ** min(attempt, 62))
+    return retry_after + float(uniform(0.0, step / 2))

@@ -241,6 +241,12 @@ def test_setup_runs_once_and_reaches_the_function() -> None:
         ({"name": "has space"}, "must start with a letter"),
         ({"requirements": "sympy"}, "requirements must be a list"),
         ({"setup": lambda: 1}, "no 'resources' parameter"),
+        ({"metrics": "exact"}, "metrics must be a list of metric names"),
+        ({"metrics": ["exact", ""]}, "metrics must be a list of metric names"),
+        ({"metrics": ["exact", "exact"]}, "'exact' listed more than once"),
+        ({"metrics": ["reward_kit_failed"]}, "reward-kit's own flag"),
+        ({"metrics": ["exact", "score"]}, "'score' would overwrite the score verl and OpenRLHF"),
+        ({"metrics": ["reward"]}, "'reward' would overwrite the reward OpenRLHF trains on"),
     ],
 )
 def test_options_are_checked_at_decoration(options: dict[str, Any], match: str) -> None:
@@ -260,3 +266,13 @@ def test_function_without_positional_messages_is_rejected() -> None:
         @reward_function
         def f(*, messages):  # type: ignore[no-untyped-def]
             return 1
+
+
+def test_declared_metrics_are_described() -> None:
+    @reward_function(metrics=("exact", "length"))
+    def f(messages, **kw):  # type: ignore[no-untyped-def]
+        return 1
+
+    assert f.metrics == ("exact", "length")
+    assert f.describe()["metrics"] == ["exact", "length"]
+    assert reward_function(f.func).describe()["metrics"] is None

@@ -49,9 +49,19 @@ def test_backoff_grows_and_is_capped() -> None:
 
 
 def test_retry_after_is_a_floor_under_the_backoff() -> None:
-    assert retry_delay(0, base=0.5, maximum=30.0, retry_after=5.0, uniform=max) == 5.0
+    assert retry_delay(0, base=0.5, maximum=30.0, retry_after=5.0, uniform=min) == 5.0
     assert retry_delay(5, base=0.5, maximum=30.0, retry_after=1.0, uniform=max) == 16.0
     assert retry_delay(1, base=0.5, maximum=30.0, uniform=max) == 1.0
+
+
+def test_a_retry_after_floor_is_jittered_above_it() -> None:
+    # Clients refused together with the same Retry-After must not retry in lockstep: up to
+    # half a backoff step above the floor, never below it.
+    assert retry_delay(0, base=0.5, maximum=30.0, retry_after=5.0, uniform=max) == 5.25
+    assert retry_delay(3, base=0.5, maximum=30.0, retry_after=5.0, uniform=max) == 7.0
+    waits = {retry_delay(2, base=0.5, maximum=30.0, retry_after=5.0) for _ in range(50)}
+    assert len(waits) > 1
+    assert all(5.0 <= wait <= 6.0 for wait in waits)
 
 
 @pytest.mark.parametrize(

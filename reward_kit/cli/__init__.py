@@ -13,7 +13,10 @@ from ._eval import eval_command
 from ._fireworks import fireworks_command
 from ._functions import functions_command
 from ._keys import keys_command
+from ._run import cache_group
+from ._run import run_command as rk_run_command  # _common.run_command runs a command
 from ._serve import serve_command
+from ._view import view_command
 
 __all__ = ["cli", "main", "serve_main"]
 
@@ -32,6 +35,9 @@ cli.add_command(functions_command)
 cli.add_command(fireworks_command)
 cli.add_command(build_command)
 cli.add_command(deploy_group)
+cli.add_command(rk_run_command)
+cli.add_command(cache_group)
+cli.add_command(view_command)
 
 
 def main() -> None:

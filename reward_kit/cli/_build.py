@@ -1,4 +1,5 @@
-"""``rk build``: the deploy artifacts (a Docker build context or a Lambda zip), nothing deployed."""
+"""``rk build``: the deploy artifacts (a Docker build context, with Kubernetes manifests if asked,
+or a Lambda zip), nothing deployed."""
 
 from __future__ import annotations
 
@@ -42,7 +43,8 @@ def _read_requirements(path: str | None) -> tuple[str, ...]:
     type=click.Choice([kind.value for kind in ArtifactKind]),
     default="docker",
     show_default=True,
-    help="A Docker build context (+ docker-compose.yml), or an AWS Lambda zip.",
+    help="A Docker build context (+ docker-compose.yml; kubernetes: + manifests), or an AWS "
+    "Lambda zip.",
 )
 @click.option("--out", type=click.Path(file_okay=False), required=True, help="Output folder.")
 @click.option("--name", default="evaluator", show_default=True, help="Image / bundle name.")
@@ -74,6 +76,11 @@ def _read_requirements(path: str | None) -> tuple[str, ...]:
     "sibling .py file. [default: [build] include in reward-kit.toml]",
 )
 @click.option(
+    "--image",
+    help="kubernetes: the image the Deployment runs (where you push the context's build). "
+    "[reward-kit/NAME:VERSION]",
+)
+@click.option(
     "--sandbox/--no-sandbox",
     default=None,
     help="docker: install bubblewrap for the code rewards. [default: when a target uses them]",
@@ -89,6 +96,7 @@ def build_command(
     wheelhouse: bool,
     architecture: Literal["x86_64", "arm64"],  # click.Choice checked it
     include: tuple[str, ...],
+    image: str | None,
     sandbox: bool | None,
 ) -> None:
     """Build deploy artifacts for reward SOURCES (file.py, file.py:fn, pkg.mod:fn) into --out.
@@ -97,6 +105,8 @@ def build_command(
 
     Example: rk build rewards.py --format lambda-zip --out build/
     """
+    if image is not None and kind != "kubernetes":
+        raise click.UsageError("--image goes with --format kubernetes")
     from ..deploy import (
         DeploySpec,
         build_artifacts,
@@ -110,7 +120,7 @@ def build_command(
     options = resolve_deploy(None, flags=flags, config=load_config()).options
     build = dataclasses.replace(
         options.build_options(), base_image=base_image, wheelhouse=wheelhouse,
-        architecture=architecture,
+        architecture=architecture, image=image,
     )  # fmt: skip
     spec = DeploySpec(
         name=name,
@@ -121,10 +131,12 @@ def build_command(
     artifact = ArtifactKind(kind)
     artifacts = build_artifacts(spec, artifact, Path(out), build)
     report_artifacts(artifacts, artifact, _Printer())
-    if artifact is ArtifactKind.DOCKER:
-        _describe_context(artifacts)
-    else:
+    if artifact is ArtifactKind.LAMBDA_ZIP:
         _describe_zip(artifacts)
+    else:
+        _describe_context(artifacts)
+    if artifact is ArtifactKind.KUBERNETES:
+        _describe_manifests(artifacts)
 
 
 def _describe_context(artifacts: Artifacts) -> None:
@@ -138,6 +150,13 @@ def _describe_context(artifacts: Artifacts) -> None:
             "user namespaces and an unmasked /proc (docs/deploy.md, 'Code rewards in a "
             "container')"
         )
+
+
+def _describe_manifests(artifacts: Artifacts) -> None:
+    click.echo(f"wrote {artifacts.manifests} (Deployment, Service, HPA, PDB, NetworkPolicy)")
+    click.echo(f"push: docker push {artifacts.image}")
+    click.echo(f"then: kubectl apply -f {artifacts.manifests}  (the secret first: see "
+               "deployment.yaml's header, docs/deploy.md 'Kubernetes')")  # fmt: skip
 
 
 def _describe_zip(artifacts: Artifacts) -> None:

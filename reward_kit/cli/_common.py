@@ -12,7 +12,7 @@ from .._errors import RewardKitError
 from .._function import RewardFunction
 from .._loader import load_functions
 
-__all__ = ["fail", "load_targets", "run_command"]
+__all__ = ["cwd_importable", "fail", "load_targets", "run_command"]
 
 
 def run_command(command: click.Command) -> None:
@@ -34,10 +34,16 @@ def fail(message: str) -> RewardKitError:
     return RewardKitError(message)
 
 
-def load_targets(targets: tuple[str, ...]) -> dict[str, RewardFunction[Any]]:
-    # Console scripts put their own folder first on sys.path, not the current one; like
-    # uvicorn's --app-dir default, make `pkg.mod:fn` targets in the current folder importable.
+def load_targets(
+    targets: tuple[str, ...], *, allow_none: bool = False
+) -> dict[str, RewardFunction[Any]]:
+    cwd_importable()
+    return load_functions(targets, allow_none=allow_none)
+
+
+def cwd_importable() -> None:
+    """Console scripts put their own folder first on sys.path, not the current one; like
+    uvicorn's --app-dir default, make `pkg.mod:fn` targets in the current folder importable."""
     cwd = os.getcwd()
     if cwd not in sys.path:
         sys.path.insert(0, cwd)
-    return load_functions(targets)

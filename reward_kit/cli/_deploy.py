@@ -63,7 +63,8 @@ def _where(function: Callable[..., Any]) -> Callable[..., Any]:
     """Options that say where a deployment lives (status and delete need them too)."""
     options = [
         click.option("--target", type=click.Choice(TARGET_NAMES), help="Where it runs."),
-        click.option("--project", help="gcp-cloud-run: Google Cloud project ID."),
+        click.option("--project", help="gcp-cloud-run: Google Cloud project ID [default: "
+                     "$GOOGLE_CLOUD_PROJECT, $CLOUDSDK_CORE_PROJECT, gcloud's, ADC's]."),
         click.option("--region", help="gcp-cloud-run / aws-lambda region."),
         click.option("--config", "config_path", type=click.Path(dir_okay=False, exists=True),
                      help="Config file [default: nearest reward-kit.toml or pyproject.toml]."),

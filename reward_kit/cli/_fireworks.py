@@ -11,7 +11,6 @@ from pathlib import Path
 import click
 
 from .._errors import ConfigurationError
-from ..sdk.fireworks import DEFAULT_API_BASE, register_evaluator, render_shim
 
 __all__ = ["fireworks_command"]
 
@@ -41,6 +40,9 @@ _timeout = click.option("--timeout", type=float, default=60.0, show_default=True
 @click.option("-o", "--output", default="-", show_default=True, help="File to write; - = stdout.")
 def shim_command(url: str, function: str, api_key_env: str, timeout: float, output: str) -> None:
     """Write the evaluator main.py that Fireworks runs."""
+    # The SDK (httpx and all) only when this command runs: every `rk` start would pay for it.
+    from ..sdk.fireworks import render_shim
+
     text = render_shim(url=url, function=function, api_key_env=api_key_env, timeout=timeout)
     if output == "-":
         click.echo(text, nl=False)
@@ -68,6 +70,8 @@ def register_command(
 ) -> None:
     """Upload the shim as a Fireworks evaluator (FIREWORKS_API_KEY, FIREWORKS_ACCOUNT_ID,
     FIREWORKS_API_BASE)."""
+    from ..sdk.fireworks import DEFAULT_API_BASE, register_evaluator, render_shim
+
     key, account = os.environ.get("FIREWORKS_API_KEY"), os.environ.get("FIREWORKS_ACCOUNT_ID")
     if not key or not account:
         raise ConfigurationError("set FIREWORKS_API_KEY and FIREWORKS_ACCOUNT_ID")

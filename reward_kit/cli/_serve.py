@@ -90,7 +90,8 @@ def serve_command(targets: tuple[str, ...], **flags: Any) -> None:
     if not settings.targets:
         raise click.UsageError("give at least one target, e.g. rk serve rewards.py")
     configure_logging(level=settings.log_level, fmt=settings.log_format)
-    functions = load_targets(settings.targets)
+    # Targets may define environments only (docs/environments.md); create_app refuses none.
+    functions = load_targets(settings.targets, allow_none=True)
     app = create_app(functions=functions, settings=settings)
     run_server(app, announce=lambda: _print_hint(settings, sorted(functions)))
 
@@ -112,6 +113,9 @@ def _print_hint(settings: ServeSettings, names: list[str]) -> None:
     auth = next((_CURL_AUTH[m] for m in modes if m in _CURL_AUTH), "")
     if modes:
         click.echo(f"reward-kit: auth {', '.join(modes)} (only GET /health is open)")
+    if not names:
+        click.echo(f"reward-kit: serving environments on {base} (list them: GET {base}/envs)")
+        return
     click.echo(f"reward-kit: serving {', '.join(names)} on {base}")
     click.echo(
         f"  try: curl -s {base}/evaluate/{names[0]}{auth} -H 'content-type: application/json' \\"

@@ -27,11 +27,13 @@ class ArtifactKind(str, Enum):
 
     DOCKER = "docker"
     LAMBDA_ZIP = "lambda-zip"
+    KUBERNETES = "kubernetes"
 
     @property
     def runs_sandbox(self) -> bool:
         """Whether the code rewards' sandbox (bubblewrap) can run where this artifact runs.
 
-        Lambda has no bubblewrap and allows no user namespaces.
+        Lambda has no bubblewrap and allows no user namespaces. Kubernetes can, once the
+        Deployment is patched out of the restricted profile (``rk build`` says how).
         """
-        return self is ArtifactKind.DOCKER
+        return self is not ArtifactKind.LAMBDA_ZIP

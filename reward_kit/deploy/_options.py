@@ -8,8 +8,10 @@ Where a value comes from decides how it is read:
   ``-o rotate_key=false`` is False, ``-o concurrency=8`` is 8, ``-o invokers=a,b`` two items.
 
 Given in several places, a flag wins over reward-kit.toml, which wins over the environment,
-which wins over the default (:meth:`TargetOptions.resolve`). Every error names the option,
-what it expects, and where the value came from.
+which wins over what the target finds itself (gcp-cloud-run's project: gcloud's default, then
+Application Default Credentials'), which wins over the default (:meth:`TargetOptions.resolve`).
+Every error names the option, what it expects, and where the value came from; a required
+option found nowhere names every place it was looked for.
 
     >>> TargetOptions.resolve({"sandbox": Given("no", "-o sandbox", text=True)}).sandbox
     False
@@ -82,13 +84,15 @@ Strings = Annotated[tuple[str, ...], BeforeValidator(_as_tuple), Expect("a list 
 
 @dataclass(frozen=True, kw_only=True)
 class BuildOptions:
-    """What the build step reads: the code files, the sandbox, and the artifact's platform."""
+    """What the build step reads: the code files, the sandbox, and the artifact's platform;
+    ``image`` is the image Kubernetes manifests name (default: the local tag)."""
 
     include: tuple[str, ...] | None = None
     sandbox: bool | None = None
     base_image: str | None = None
     architecture: Literal["x86_64", "arm64"] = "x86_64"
     wheelhouse: bool = False
+    image: str | None = None
 
 
 class TargetOptions(BaseModel):
@@ -108,6 +112,8 @@ class TargetOptions(BaseModel):
     target: ClassVar[str] = "any target"
     # option -> environment variables that give it when no flag or file does (first set wins).
     environment: ClassVar[Mapping[str, tuple[str, ...]]] = {}
+    # option -> where discover() looks for it, for the error when no source gives it.
+    discovered: ClassVar[Mapping[str, str]] = {}
 
     include: Strings | None = None
     sandbox: bool | None = None
@@ -137,12 +143,22 @@ class TargetOptions(BaseModel):
             name = next((name for name in names if environ.get(name)), None)
             if key not in chosen and name is not None:
                 chosen[key] = Given(environ[name], f"${name}", text=True)
+        for key in cls.discovered:
+            if key not in chosen and (found := cls.discover(key, environ)) is not None:
+                chosen[key] = found
         values = {key: _value(cls, key, given) for key, given in chosen.items()}
         token = _SOURCES.set({key: given.source for key, given in chosen.items()})
         try:
             return cls(**values)
         finally:
             _SOURCES.reset(token)
+
+    @classmethod
+    def discover(cls, key: str, environ: Mapping[str, str]) -> Given | None:
+        """A value for ``key`` (one of :attr:`discovered`) from the target's own conventions,
+        when no flag, file or variable gives one: a tool's configuration, the credentials.
+        None when there is none."""
+        return None
 
     @classmethod
     def coerce(
@@ -212,10 +228,18 @@ def _problem(model: type[BaseModel], key: str | None, item: Any, where: str) -> 
         reason = item.get("ctx", {}).get("error", item["msg"])
         return f"{target}: {reason}{where}"
     if item["type"] == "missing":
-        return (
-            f"{target} needs a {key.replace('_', ' ')}: pass --{key.replace('_', '-')} or set "
-            f"{key} under [deploy.{target}] in reward-kit.toml"
-        )
+        places = [
+            f"pass --{key.replace('_', '-')}",
+            f"set {key} under [deploy.{target}] in reward-kit.toml",
+        ]
+        names = getattr(model, "environment", {}).get(key, ())
+        if names:
+            places.append("set " + " or ".join(f"${name}" for name in names))
+        found_by = getattr(model, "discovered", {}).get(key)
+        if found_by:
+            places.append(found_by)
+        listed = ", ".join(places[:-1]) + (", or " if len(places) > 2 else " or ") + places[-1]
+        return f"{target} needs a {key.replace('_', ' ')}: {listed}"
     if item["type"] == "extra_forbidden":
         known = ", ".join(model.model_fields)
         return f"{target}: {key}{where} is not an option of {target}; its options: {known}"

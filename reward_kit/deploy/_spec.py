@@ -90,6 +90,8 @@ class Artifacts:
     image: str | None = None
     wheel: str | None = None
     compose_file: Path | None = None
+    # Kubernetes: the folder of manifests (``kubectl apply -f``)
+    manifests: Path | None = None
     # Lambda
     handler: str | None = None
     runtime: str | None = None
@@ -124,7 +126,8 @@ class Artifacts:
         for key, value in data.items():
             if key not in known or key == "out_dir":
                 continue
-            if key in ("docker_context", "lambda_zip", "compose_file") and value is not None:
+            paths = ("docker_context", "lambda_zip", "compose_file", "manifests")
+            if key in paths and value is not None:
                 value = folder / value
             elif isinstance(value, list):
                 value = tuple(value)

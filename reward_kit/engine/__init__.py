@@ -12,6 +12,7 @@ through :class:`Engine`. See docs/execution-engine.md.
 
 from __future__ import annotations
 
+from ._encoded import EncodedOutcome
 from ._engine import Call, Engine, default_memory_limit_mb, default_workers
 from ._items import (
     MAX_JSON_DEPTH,
@@ -37,6 +38,7 @@ __all__ = [
     "Call",
     "DaemonThreads",
     "DeadlineSignal",
+    "EncodedOutcome",
     "Engine",
     "Item",
     "MAX_JSON_DEPTH",

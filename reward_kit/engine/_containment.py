@@ -165,6 +165,36 @@ def _thread_count() -> int:
         return threading.active_count()
 
 
+class _ThreadCounter:
+    """:func:`_thread_count` for the price of one ``fstat`` (about 1 us, against 4 for the
+    listing, after every item): on Linux the link count of ``/proc/PID/task`` is the number of
+    threads plus 2. Checked against the listing when opened; if that does not hold, or the
+    descriptor is no longer that directory (a reward closed or replaced it), it lists."""
+
+    def __init__(self) -> None:
+        self._fd = -1
+        self._identity = (0, 0)
+        try:
+            fd = os.open("/proc/self/task", os.O_RDONLY | os.O_DIRECTORY)
+        except (OSError, AttributeError):  # no procfs; no O_DIRECTORY off POSIX
+            return
+        stat = os.fstat(fd)
+        if stat.st_nlink - 2 == _thread_count():
+            self._fd, self._identity = fd, (stat.st_dev, stat.st_ino)
+        else:
+            os.close(fd)
+
+    def __call__(self) -> int:
+        if self._fd >= 0:
+            try:
+                stat = os.fstat(self._fd)
+            except OSError:
+                return _thread_count()
+            if (stat.st_dev, stat.st_ino) == self._identity:
+                return stat.st_nlink - 2
+        return _thread_count()
+
+
 def _environ_data() -> dict[Any, Any]:
     """``os.environ``'s encoded store: what it holds, without decoding every entry."""
     data = getattr(os.environ, "_data", None)
@@ -198,6 +228,7 @@ class Containment:
         self._pid = os.getpid()
         self._resident: frozenset[int] = frozenset()
         self._threads = 0
+        self._thread_count = _thread_count
         self._cwd = ""
         self._environ: dict[Any, Any] = {}
         self._variables: dict[str, str] = {}
@@ -208,7 +239,8 @@ class Containment:
         """Record the worker's own state once setup ran: what is left alone later."""
         self.output.start()
         self._resident = frozenset(descendants(self._pid))
-        self._threads = _thread_count()
+        self._thread_count = _ThreadCounter()
+        self._threads = self._thread_count()
         self._cwd = os.getcwd()
         self._environ = dict(_environ_data())
         self._variables = dict(os.environ)
@@ -239,9 +271,11 @@ class Containment:
             logger.error("worker %d: could not stop process %d a reward started", self._pid, pid)
 
     def _restore(self) -> None:
-        with contextlib.suppress(OSError):
+        try:  # not contextlib.suppress: this runs after every item
             if os.getcwd() != self._cwd:
                 os.chdir(self._cwd)
+        except OSError:
+            pass
         # Compared encoded, as a plain dict: comparing os.environ decodes every entry.
         if _environ_data() != self._environ:
             os.environ.clear()
@@ -254,7 +288,7 @@ class Containment:
             return "it ran out of memory"
         if self.max_tasks is not None and self._served >= self.max_tasks:
             return f"it served {self._served} items (max tasks per worker)"
-        threads = _thread_count()
+        threads = self._thread_count()
         if threads > self._threads:
             return f"a reward left {threads - self._threads} thread(s) running"
         now = time.monotonic()

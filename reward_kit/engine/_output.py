@@ -51,8 +51,11 @@ class OutputCap:
     def new_item(self) -> None:
         """Flush what the previous item printed; the next bytes count against a new budget."""
         for stream in (sys.stdout, sys.stderr):
-            with contextlib.suppress(Exception):
+            # Not contextlib.suppress: this runs before every item, and that costs 0.3 us each.
+            try:  # noqa: SIM105
                 stream.flush()
+            except Exception:  # a reward may have replaced or closed the stream
+                pass
         self._generation += 1
 
     def _forward(self, read: int) -> None:

@@ -22,10 +22,11 @@ import signal
 import sys
 import threading
 import time
+from collections.abc import Callable
 from concurrent.futures import Future, InvalidStateError
 from concurrent.futures import TimeoutError as FutureTimeout
 from concurrent.futures.process import BrokenProcessPool
-from typing import Any
+from typing import Any, cast
 
 from .._errors import ConfigurationError
 from .._extras import require
@@ -33,13 +34,17 @@ from .._function import RewardFunction
 from . import _worker
 from ._containment import RETIRE_EXIT_CODE, without_variables
 from ._draining import drain_before_expiring
+from ._encoded import EncodedOutcome, ItemFields, WireOutcome, encode, from_wire
 from ._orphans import NEWBORN_SECONDS, sweep_orphans
 from ._outcome import Item, Outcome, describe_exception, failure
 from ._worker import WorkerOptions
 
-__all__ = ["ProcessExecutor"]
+__all__ = ["OnOutcomes", "ProcessExecutor"]
 
 logger = logging.getLogger("reward_kit.engine")
+
+# Told which items (by their index in the call) finished, and how.
+OnOutcomes = Callable[[list[int], list[EncodedOutcome]], None]
 
 # Extra seconds past an item's deadline before the worker is killed: the soft deadline inside
 # the worker gets the first chance, so a Python-level hang costs no worker restart.
@@ -48,6 +53,7 @@ HARD_GRACE = 1.0
 # chunk of slow items never nears its hard deadline.
 MAX_CHUNK_SECONDS = 0.5
 MAX_CHUNK_ITEMS = 256
+MIN_CHUNK_ITEMS = 64
 CHUNKS_PER_WORKER = 4
 _BROKEN_RETRIES = 2
 # The watchdog's margin past a task's hard deadline (counted from when the task was seen
@@ -208,15 +214,39 @@ class ProcessExecutor:
     # -- evaluation ----------------------------------------------------------------------------
 
     def chunk_size(self, count: int) -> int:
-        return max(1, min(MAX_CHUNK_ITEMS, math.ceil(count / (self.workers * CHUNKS_PER_WORKER))))
+        """Items per chunk: about CHUNKS_PER_WORKER chunks per worker, fewer when they would
+        hold under MIN_CHUNK_ITEMS (a chunk's round trip costs as much as ~20 trivial items),
+        always a multiple of the workers so none is left with more chunks than the others."""
+        per_worker = min(CHUNKS_PER_WORKER, max(1, count // (self.workers * MIN_CHUNK_ITEMS)))
+        return max(1, min(MAX_CHUNK_ITEMS, math.ceil(count / (self.workers * per_worker))))
 
-    async def run_items(self, name: str, items: list[Item], timeouts: list[float]) -> list[Outcome]:
-        """Evaluate pointwise items in chunks; results come back in input order."""
-        results: list[Outcome | None] = [None] * len(items)
+    async def run_items(
+        self,
+        name: str,
+        items: list[Item],
+        timeouts: list[float],
+        *,
+        on_outcomes: OnOutcomes | None = None,
+    ) -> list[EncodedOutcome]:
+        """Evaluate pointwise items in chunks; results come back in input order, as JSON.
+
+        ``on_outcomes(indices, outcomes)``, if given, hears of each item once, as soon as its
+        chunk (or the part of it a worker finished) is back."""
+        results: list[EncodedOutcome | None] = [None] * len(items)
+
+        def record(indices: list[int], outcomes: list[EncodedOutcome]) -> None:
+            for index, outcome in zip(indices, outcomes, strict=True):
+                results[index] = outcome
+            if on_outcomes is not None:
+                on_outcomes(indices, outcomes)
+
         size = self.chunk_size(len(items))
         chunks = [list(range(i, min(i + size, len(items)))) for i in range(0, len(items), size)]
-        await asyncio.gather(*(self._run_chunk(name, c, items, timeouts, results) for c in chunks))
-        return [r if r is not None else failure("crashed", "lost") for r in results]
+        await asyncio.gather(*(self._run_chunk(name, c, items, timeouts, record) for c in chunks))
+        lost = [i for i, r in enumerate(results) if r is None]
+        if lost:
+            record(lost, [encode(failure("crashed", "lost"))] * len(lost))
+        return cast("list[EncodedOutcome]", results)  # every slot is recorded by now
 
     async def _run_chunk(
         self,
@@ -224,38 +254,42 @@ class ProcessExecutor:
         indices: list[int],
         items: list[Item],
         timeouts: list[float],
-        results: list[Outcome | None],
+        record: OnOutcomes,
     ) -> None:
         pending = indices
         while pending:
             chunk_timeouts = [timeouts[i] for i in pending]
             budget = min(MAX_CHUNK_SECONDS, min(chunk_timeouts))
             hard = budget + max(chunk_timeouts) + HARD_GRACE
-            args = (name, [items[i] for i in pending], chunk_timeouts, budget)
+            # Plain tuples: pickling a NamedTuple calls back into Python for each one.
+            fields: list[ItemFields] = [tuple(items[i]) for i in pending]
+            args = (name, fields, chunk_timeouts, budget)
             report = await self._call(_worker.run_chunk, args, hard)
             if isinstance(report, list):
-                for index, outcome in zip(pending, report, strict=False):
-                    results[index] = outcome
-                pending = pending[len(report) :]
+                done = from_wire(report[: len(pending)])
+                record(pending[: len(done)], done)
+                pending = pending[len(done) :]
                 continue
             if len(pending) > 1:
                 # The chunk was killed or crashed: re-run its items alone so only the culprit
                 # fails; the others get a fresh deadline of their own.
                 await asyncio.gather(
-                    *(self._run_chunk(name, [i], items, timeouts, results) for i in pending)
+                    *(self._run_chunk(name, [i], items, timeouts, record) for i in pending)
                 )
             else:
-                results[pending[0]] = report
+                record(pending, [encode(report)])
             return
 
-    async def run_group(self, name: str, items: list[Item], timeout: float) -> list[Outcome]:
+    async def run_group(self, name: str, items: list[Item], timeout: float) -> list[EncodedOutcome]:
         """One call of a batch-mode function in a worker."""
         report = await self._call(_worker.run_group, (name, items, timeout), timeout + HARD_GRACE)
         if isinstance(report, list):
-            return report
-        return [report] * len(items)
+            return from_wire(report)
+        return [encode(report)] * len(items)
 
-    async def _call(self, fn: Any, args: tuple[Any, ...], hard: float) -> list[Outcome] | Outcome:
+    async def _call(
+        self, fn: Any, args: tuple[Any, ...], hard: float
+    ) -> list[WireOutcome] | Outcome:
         """Schedule one task; a kill or a crash comes back as a single failure Outcome."""
         try:
             # Pickled here, not on pebble's scheduler thread: an argument that cannot be sent
@@ -276,7 +310,7 @@ class ProcessExecutor:
             self.pending += 1
             future.add_done_callback(self._task_done)
             try:
-                report: list[Outcome] = await self._wait(future, hard, generation)
+                report: list[WireOutcome] = await self._wait(future, hard, generation)
                 return report
             except FutureTimeout:
                 await self._sweep_soon()

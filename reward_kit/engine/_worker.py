@@ -9,7 +9,10 @@ worker when the soft one cannot fire (a hang inside C code, signals blocked).
 
 from __future__ import annotations
 
+# CPython's C module under ``signal``: its getsignal returns the handler as it is.
+import _signal  # type: ignore[import-not-found]
 import contextlib
+import gc
 import logging
 import os
 import pickle
@@ -18,7 +21,6 @@ import signal
 import sys
 import threading
 import time
-from collections.abc import Iterator
 from typing import Any, NamedTuple
 
 from .._function import RewardFunction
@@ -31,7 +33,8 @@ from ._containment import (
     make_subreaper,
     scrub_environment,
 )
-from ._outcome import DeadlineSignal, Item, Outcome, evaluate_group, evaluate_item, failure
+from ._encoded import ItemFields, WireOutcome, evaluate_encoded, to_wire
+from ._outcome import DeadlineSignal, Item, Outcome, evaluate_group, failure
 from ._output import OUTPUT_LIMIT
 from ._process_cap import limit_processes
 
@@ -52,7 +55,8 @@ _memory_limit_mb: int | None = None
 _containment: Containment | None = None
 
 # (outcomes for the first len(outcomes) items of the chunk) - the parent re-queues the rest.
-ChunkReport = list[Outcome]
+# Results travel as JSON, in plain tuples (see _encoded.py).
+ChunkReport = list[WireOutcome]
 
 
 _SoftTimeout = DeadlineSignal  # raised by SIGALRM in the item that overran
@@ -104,6 +108,9 @@ def initialize(sources: list[tuple[str, str]], sys_path: list[str], options: Wor
             continue
         _functions[name] = fn
     _containment.settle()
+    # The worker's modules and rewards live as long as it does: the collector need not scan
+    # them again on every full collection.
+    gc.freeze()
 
 
 def _lookup(name: str) -> RewardFunction[Any] | str:
@@ -114,14 +121,46 @@ def _lookup(name: str) -> RewardFunction[Any] | str:
 
 
 class _Deadline:
-    """The soft deadline of one call. ``fired`` stays set once SIGALRM came, so a reward that
-    swallows _SoftTimeout (a bare ``except:``) and returns is still reported as a timeout."""
+    """The soft deadline of one call: ``with _Deadline(seconds) as deadline:`` arms SIGALRM on
+    the main thread (elsewhere it does nothing). ``fired`` stays set once SIGALRM came, so a
+    reward that swallows _SoftTimeout (a bare ``except:``) and returns is still reported as a
+    timeout.
 
-    __slots__ = ("armed", "fired")
+    A class rather than a generator context manager, and the handler read through ``_signal``
+    (``signal.getsignal`` builds an enum on every call): 1 us an item where the generator and
+    ``getsignal`` took 4, on a trivial reward that itself costs about 9.
+    """
 
-    def __init__(self) -> None:
+    __slots__ = ("_main", "_timing", "armed", "fired", "seconds")
+
+    def __init__(self, seconds: float, *, main_thread: bool | None = None) -> None:
+        self.seconds = seconds
         self.armed = True
         self.fired = False
+        self._timing = False
+        # Signals reach only the main thread; the caller may have checked that already.
+        if main_thread is None:
+            main_thread = threading.current_thread() is threading.main_thread()
+        self._main = main_thread
+
+    def __enter__(self) -> _Deadline:
+        global _current
+        if self._main:
+            if _signal.getsignal(signal.SIGALRM) is not _on_alarm:
+                signal.signal(signal.SIGALRM, _on_alarm)
+            _current = self
+            self._timing = True
+            signal.setitimer(signal.ITIMER_REAL, self.seconds, _REPEAT)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        global _current
+        try:  # an alarm raising right here must not skip the cleanup below
+            self.armed = False
+        finally:
+            if self._timing:
+                _current = None
+                signal.setitimer(signal.ITIMER_REAL, 0)
 
 
 _current: _Deadline | None = None
@@ -140,57 +179,47 @@ def _on_alarm(signum: int, frame: Any) -> None:
         raise _SoftTimeout
 
 
-@contextlib.contextmanager
-def _soft_deadline(seconds: float) -> Iterator[_Deadline]:
-    global _current
-    deadline = _Deadline()
-    if threading.current_thread() is not threading.main_thread():
-        yield deadline
-        return
-    if signal.getsignal(signal.SIGALRM) is not _on_alarm:
-        signal.signal(signal.SIGALRM, _on_alarm)
-    _current = deadline
-    signal.setitimer(signal.ITIMER_REAL, seconds, _REPEAT)
-    try:
-        yield deadline
-    finally:
-        try:  # an alarm raising right here must not skip the cleanup below
-            deadline.armed = False
-        finally:
-            _current = None
-            signal.setitimer(signal.ITIMER_REAL, 0)
-
-
 def _memory_message() -> str:
     if _memory_limit_mb:
         return f"the worker exceeded its memory limit of {_memory_limit_mb} MiB (MemoryError)"
     return "the worker ran out of memory (MemoryError)"
 
 
-def run_chunk(name: str, items: list[Item], timeouts: list[float], budget: float) -> ChunkReport:
-    """Evaluate items in order; stop early after a timeout or once ``budget`` seconds passed,
-    so the chunk never runs long enough to meet the parent's hard deadline."""
+def run_chunk(
+    name: str, items: list[ItemFields], timeouts: list[float], budget: float
+) -> ChunkReport:
+    """Evaluate items (each an :class:`Item` as a plain tuple) in order; stop early after a
+    timeout or once ``budget`` seconds passed, so the chunk never runs long enough to meet the
+    parent's hard deadline."""
     fn = _lookup(name)
     if isinstance(fn, str):
-        return [failure("error", fn)] * len(items)
-    outcomes: list[Outcome] = []
+        return [to_wire(failure("error", fn))] * len(items)
+    outcomes: ChunkReport = []
     chunk_start = time.monotonic()
+    # Looked up once per chunk, not per item: this loop is most of a trivial item's overhead.
+    containment = _containment
+    on_main = threading.current_thread() is threading.main_thread()
     for item, timeout in zip(items, timeouts, strict=True):
         start = time.perf_counter()
-        _begin()
+        if containment is not None:
+            containment.begin()
         try:
-            with _soft_deadline(timeout) as deadline:
-                outcome = evaluate_item(fn, item)
+            with _Deadline(timeout, main_thread=on_main) as deadline:
+                outcome = evaluate_encoded(fn, item)
         except _SoftTimeout:
-            outcome = _timed_out(timeout, start)
+            outcome = to_wire(_timed_out(timeout, start))
         else:
             if _overran(deadline, timeout, start):  # whatever the function then returned
-                outcome = _timed_out(timeout, start)
-        if outcome.status == "crashed":
-            outcome = failure("crashed", _memory_message(), outcome.duration_ms)
-        _end(outcome)
+                outcome = to_wire(_timed_out(timeout, start))
+        status = outcome[0]
+        if status == "crashed":
+            outcome = to_wire(failure("crashed", _memory_message(), outcome[3]))
+        retiring = False
+        if containment is not None:
+            containment.end(ran_out_of_memory=status == "crashed")
+            retiring = containment.retire_reason is not None
         outcomes.append(outcome)
-        if outcome.status == "timeout" or time.monotonic() - chunk_start >= budget or _retiring():
+        if status == "timeout" or retiring or time.monotonic() - chunk_start >= budget:
             break
     return outcomes
 
@@ -199,11 +228,11 @@ def run_group(name: str, items: list[Item], timeout: float) -> ChunkReport:
     """One call of a batch-mode function over the whole group."""
     fn = _lookup(name)
     if isinstance(fn, str):
-        return [failure("error", fn)] * len(items)
+        return [to_wire(failure("error", fn))] * len(items)
     start = time.perf_counter()
     _begin()
     try:
-        with _soft_deadline(timeout) as deadline:
+        with _Deadline(timeout) as deadline:
             outcomes = evaluate_group(fn, items)
     except _SoftTimeout:
         outcomes = [_timed_out(timeout, start)] * len(items)
@@ -212,8 +241,8 @@ def run_group(name: str, items: list[Item], timeout: float) -> ChunkReport:
             outcomes = [_timed_out(timeout, start)] * len(items)
     if outcomes and outcomes[0].status == "crashed":
         outcomes = [failure("crashed", _memory_message(), outcomes[0].duration_ms)] * len(items)
-    _end(outcomes[0] if outcomes else None)
-    return outcomes
+    _end(crashed=bool(outcomes) and outcomes[0].status == "crashed")
+    return [to_wire(outcome) for outcome in outcomes]
 
 
 def _overran(deadline: _Deadline, timeout: float, start: float) -> bool:
@@ -233,14 +262,9 @@ def _begin() -> None:
         _containment.begin()
 
 
-def _end(outcome: Outcome | None) -> None:
+def _end(*, crashed: bool) -> None:
     if _containment is not None:
-        out_of_memory = outcome is not None and outcome.status == "crashed"
-        _containment.end(ran_out_of_memory=out_of_memory)
-
-
-def _retiring() -> bool:
-    return _containment is not None and _containment.retire_reason is not None
+        _containment.end(ran_out_of_memory=crashed)
 
 
 def run_packed(packed: bytes) -> Any:

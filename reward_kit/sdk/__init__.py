@@ -1,8 +1,10 @@
 """The thin client side of reward-kit (base install only: httpx + pydantic)."""
 
 from ._async_client import AsyncEvaluatorClient
+from ._async_env_client import AsyncEnvClient
 from ._client import EvaluatorClient
 from ._core import make_item
+from ._env_client import EnvClient
 from ._results import ItemError, ItemResult
 from .auth import (
     ApiKey,
@@ -19,12 +21,14 @@ from .trl import AsyncTRLReward, TRLReward, trl_reward, trl_reward_sync
 
 __all__ = [
     "ApiKey",
+    "AsyncEnvClient",
     "AsyncEvaluatorClient",
     "AsyncTRLReward",
     "AwsIamToken",
     "AwsSigV4",
     "Combined",
     "Credential",
+    "EnvClient",
     "EvaluatorClient",
     "GoogleIdToken",
     "ItemError",

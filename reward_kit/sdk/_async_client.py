@@ -13,14 +13,16 @@ from .._models import EvaluateResult
 from . import _core, _responses
 from ._client import build_config, split_item
 from ._core import DEFAULT_MAX_BATCH_BYTES, DEFAULT_TIMEOUT, ClientConfig, Request
+from ._replicas import Replicas
 from ._results import ItemResult
 
 __all__ = ["AsyncEvaluatorClient"]
 
 
 class AsyncEvaluatorClient:
-    """Call a reward-kit evaluator from asyncio code. ``auth`` is as for
-    :class:`EvaluatorClient` (None: the default credential; ``False``: none).
+    """Call a reward-kit evaluator from asyncio code. ``url`` (one evaluator or several
+    replicas) and ``auth`` are as for :class:`EvaluatorClient` (None: the default credential;
+    ``False``: none).
 
     >>> async with AsyncEvaluatorClient(url, auth=ApiKey(key)) as client:  # doctest: +SKIP
     ...     results = await client.batch_evaluate(items, function="exact")
@@ -28,7 +30,7 @@ class AsyncEvaluatorClient:
 
     def __init__(
         self,
-        url: str,
+        url: str | Sequence[str] | None = None,
         *,
         auth: httpx.Auth | str | Literal[False] | None = None,
         timeout: float = DEFAULT_TIMEOUT,
@@ -52,14 +54,20 @@ class AsyncEvaluatorClient:
             transport=transport,
             headers=headers,
         )
-        self._http = httpx.AsyncClient(**self.config.httpx_options())
+        self._open()
 
     @classmethod
     def from_config(cls, config: ClientConfig) -> AsyncEvaluatorClient:
         client = cls.__new__(cls)
         client.config = config
-        client._http = httpx.AsyncClient(**config.httpx_options())
+        client._open()
         return client
+
+    def _open(self) -> None:
+        self._replicas = Replicas(self.config)
+        self._http = [
+            httpx.AsyncClient(**self.config.httpx_options(i)) for i in range(len(self._replicas))
+        ]
 
     async def __aenter__(self) -> AsyncEvaluatorClient:
         return self
@@ -68,27 +76,36 @@ class AsyncEvaluatorClient:
         await self.aclose()
 
     async def aclose(self) -> None:
-        await self._http.aclose()
+        for http in self._http:
+            await http.aclose()
 
-    async def _send(self, request: Request) -> httpx.Response:
+    async def _send(self, request: Request, replica: int | None = None) -> httpx.Response:
+        """Send with retries, on ``replica`` first when it is healthy (see ``_replicas``)."""
+        index = self._replicas.first(replica)
         for attempt in range(self.config.max_retries + 1):
             try:
-                response = await self._http.request(
+                response = await self._http[index].request(
                     request.method,
                     request.path,
                     content=request.content,
                     headers={"content-type": "application/json"} if request.content else None,
                 )
             except httpx.TransportError as error:
-                failure = _responses.transport_error(error, self.config.url)
+                interrupt = _responses.from_signal_handler(error)
+                if interrupt is not None:  # the caller's own timer: never retried
+                    raise interrupt from None
+                failure = _responses.transport_error(error, self.config.urls[index])
             else:
                 if response.is_success:
+                    self._replicas.succeeded(index)
                     return response
                 failure = _responses.response_error(response)
-            delay = self.config.retry_delay(attempt, failure)
-            if delay is None:
+            step = self._replicas.next_attempt(attempt, index, failure)
+            if step is None:
                 raise failure.error
-            await asyncio.sleep(delay)
+            index, delay = step
+            if delay > 0:  # 0: another replica, at once
+                await asyncio.sleep(delay)
         raise AssertionError("unreachable: the last attempt either returns or raises")
 
     async def health(self) -> dict[str, Any]:
@@ -119,16 +136,17 @@ class AsyncEvaluatorClient:
         self, items: Iterable[Mapping[str, Any]], *, function: str | None = None
     ) -> list[ItemResult]:
         """Score many items; one :class:`ItemResult` per item, in input order. Chunks go out
-        at most ``max_concurrency`` at a time (a few large requests beat many small ones)."""
+        at most ``max_concurrency`` per replica at a time (a few large requests beat many small
+        ones); with several replicas each gets a shard."""
         encoded = [_core.dumps(_core.make_item(**split_item(item))) for item in items]
-        chunks = self.config.plan_chunks(encoded)
-        gate = asyncio.Semaphore(self.config.max_concurrency)
+        plan = self._replicas.plan(encoded)
+        gate = asyncio.Semaphore(self.config.max_concurrency * len(self._http))
 
-        async def run(chunk: range) -> list[ItemResult]:
+        async def run(replica: int, chunk: range) -> list[ItemResult]:
             async with gate:
-                return await self._chunk(encoded, chunk, function)
+                return await self._chunk(encoded, chunk, function, replica)
 
-        tasks = [asyncio.ensure_future(run(chunk)) for chunk in chunks]
+        tasks = [asyncio.ensure_future(run(replica, chunk)) for replica, chunk in plan]
         try:
             parts = await asyncio.gather(*tasks)
         except BaseException:
@@ -138,15 +156,15 @@ class AsyncEvaluatorClient:
         return _responses.assemble(len(encoded), parts)
 
     async def _chunk(
-        self, encoded: list[bytes], chunk: range, function: str | None
+        self, encoded: list[bytes], chunk: range, function: str | None, replica: int
     ) -> list[ItemResult]:
         request = self.config.batch_request(encoded[chunk.start : chunk.stop], function)
         try:
-            return _responses.parse_batch(await self._send(request), chunk)
+            return _responses.parse_batch(await self._send(request, replica), chunk)
         except PayloadTooLarge as error:
             if len(chunk) == 1:
                 return _responses.oversize_results(chunk, error)
             results: list[ItemResult] = []
             for half in _responses.halves(chunk):
-                results.extend(await self._chunk(encoded, half, function))
+                results.extend(await self._chunk(encoded, half, function, replica))
             return results

@@ -14,25 +14,30 @@ from .._models import EvaluateResult
 from .._vocabulary import RESERVED_ITEM_KEYS
 from . import _core, _responses
 from ._core import DEFAULT_MAX_BATCH_BYTES, DEFAULT_TIMEOUT, ClientConfig, Request
+from ._replicas import Replicas, split_urls
 from ._results import ItemResult
 
 __all__ = ["EvaluatorClient", "build_config", "split_item"]
 
 
-def build_config(url: str, **options: Any) -> ClientConfig:
-    """A :class:`ClientConfig`. ``auth``: a credential; a plain string is an API key; None (or
-    absent) means :func:`~reward_kit.sdk.auth.default_credential` for this URL (``RK_API_KEY``,
+def build_config(url: str | Sequence[str] | None, **options: Any) -> ClientConfig:
+    """A :class:`ClientConfig`. ``url``: one URL, several (a list, or separated by commas:
+    replicas), or None for ``RK_EVALUATOR_URL``. ``auth``: a credential, sent to every
+    replica; a plain string is an API key; None (or absent) means
+    :func:`~reward_kit.sdk.auth.default_credential` for each URL (``RK_API_KEY``,
     ``auth.ini``...: https and loopback only, or a profile's own ``url``), read now, not at
     import; ``False`` or ``NoAuth()`` sends no credential at all."""
     from ._credentials import ApiKey, NoAuth
 
+    urls = split_urls(url)
     auth = options.get("auth")
     if auth is None:
         from ._auth_profiles import default_credential
 
-        # A URL ClientConfig will refuse gets no credential looked up for it.
-        valid = isinstance(url, str) and url.startswith(("http://", "https://"))
-        auth = default_credential(url=url) if valid else None
+        found = tuple(default_credential(url=each) for each in urls)
+        auth = found[0] if len(found) == 1 else None
+        if len(found) > 1 and any(credential is not None for credential in found):
+            options["replica_auth"] = found  # each replica gets what it alone would get
     elif auth is False or isinstance(auth, NoAuth):
         auth = None
     elif isinstance(auth, str):
@@ -43,12 +48,15 @@ def build_config(url: str, **options: Any) -> ClientConfig:
             "string, None (the default credential) or False (none)"
         )
     options["auth"] = auth
-    return ClientConfig(url=url, **{k: v for k, v in options.items() if v is not None})
+    return ClientConfig(url=",".join(urls), **{k: v for k, v in options.items() if v is not None})
 
 
 class EvaluatorClient:
     """Call a reward-kit evaluator from blocking code.
 
+    ``url``: the evaluator, or several replicas of it (a list, or URLs separated by commas;
+    None reads ``RK_EVALUATOR_URL``): batches are sharded across the healthy ones, single
+    requests go round-robin, and a request a replica fails moves to another.
     ``auth``: a credential from :mod:`reward_kit.sdk.auth`, an API key string, None for
     :func:`~reward_kit.sdk.auth.default_credential` (env ``RK_API_KEY``..., ``auth.ini``; sent
     implicitly only over https or to loopback), or ``False`` to send none.
@@ -61,7 +69,7 @@ class EvaluatorClient:
 
     def __init__(
         self,
-        url: str,
+        url: str | Sequence[str] | None = None,
         *,
         auth: httpx.Auth | str | Literal[False] | None = None,
         timeout: float = DEFAULT_TIMEOUT,
@@ -85,14 +93,20 @@ class EvaluatorClient:
             transport=transport,
             headers=headers,
         )
-        self._http = httpx.Client(**self.config.httpx_options())
+        self._open()
 
     @classmethod
     def from_config(cls, config: ClientConfig) -> EvaluatorClient:
         client = cls.__new__(cls)
         client.config = config
-        client._http = httpx.Client(**config.httpx_options())
+        client._open()
         return client
+
+    def _open(self) -> None:
+        self._replicas = Replicas(self.config)
+        self._http = [
+            httpx.Client(**self.config.httpx_options(i)) for i in range(len(self._replicas))
+        ]
 
     def __enter__(self) -> EvaluatorClient:
         return self
@@ -101,27 +115,36 @@ class EvaluatorClient:
         self.close()
 
     def close(self) -> None:
-        self._http.close()
+        for http in self._http:
+            http.close()
 
-    def _send(self, request: Request) -> httpx.Response:
+    def _send(self, request: Request, replica: int | None = None) -> httpx.Response:
+        """Send with retries, on ``replica`` first when it is healthy (see ``_replicas``)."""
+        index = self._replicas.first(replica)
         for attempt in range(self.config.max_retries + 1):
             try:
-                response = self._http.request(
+                response = self._http[index].request(
                     request.method,
                     request.path,
                     content=request.content,
                     headers={"content-type": "application/json"} if request.content else None,
                 )
             except httpx.TransportError as error:
-                failure = _responses.transport_error(error, self.config.url)
+                interrupt = _responses.from_signal_handler(error)
+                if interrupt is not None:  # the caller's own timer: never retried
+                    raise interrupt from None
+                failure = _responses.transport_error(error, self.config.urls[index])
             else:
                 if response.is_success:
+                    self._replicas.succeeded(index)
                     return response
                 failure = _responses.response_error(response)
-            delay = self.config.retry_delay(attempt, failure)
-            if delay is None:
+            step = self._replicas.next_attempt(attempt, index, failure)
+            if step is None:
                 raise failure.error
-            time.sleep(delay)
+            index, delay = step
+            if delay > 0:  # 0: another replica, at once
+                time.sleep(delay)
         raise AssertionError("unreachable: the last attempt either returns or raises")
 
     def health(self) -> dict[str, Any]:
@@ -149,27 +172,30 @@ class EvaluatorClient:
         self, items: Iterable[Mapping[str, Any]], *, function: str | None = None
     ) -> list[ItemResult]:
         """Score many items (``{"messages", "ground_truth", "tools", "kwargs"}`` dicts, as made
-        by :func:`make_item`); one :class:`ItemResult` per item, in input order."""
+        by :func:`make_item`); one :class:`ItemResult` per item, in input order. With several
+        replicas each gets a shard; ``max_concurrency`` requests per replica are in flight."""
         encoded = [_core.dumps(_core.make_item(**split_item(item))) for item in items]
-        chunks = self.config.plan_chunks(encoded)
-        if len(chunks) <= 1 or self.config.max_concurrency == 1:
-            parts = [self._chunk(encoded, c, function) for c in chunks]
+        plan = self._replicas.plan(encoded)
+        workers = min(self.config.max_concurrency * len(self._http), len(plan))
+        if workers <= 1:
+            parts = [self._chunk(encoded, chunk, function, replica) for replica, chunk in plan]
         else:
-            with ThreadPoolExecutor(min(self.config.max_concurrency, len(chunks))) as pool:
-                parts = list(pool.map(lambda c: self._chunk(encoded, c, function), chunks))
+            with ThreadPoolExecutor(workers) as pool:
+                parts = list(pool.map(lambda p: self._chunk(encoded, p[1], function, p[0]), plan))
         return _responses.assemble(len(encoded), parts)
 
-    def _chunk(self, encoded: list[bytes], chunk: range, function: str | None) -> list[ItemResult]:
+    def _chunk(
+        self, encoded: list[bytes], chunk: range, function: str | None, replica: int
+    ) -> list[ItemResult]:
         request = self.config.batch_request(encoded[chunk.start : chunk.stop], function)
         try:
-            return _responses.parse_batch(self._send(request), chunk)
+            return _responses.parse_batch(self._send(request, replica), chunk)
         except PayloadTooLarge as error:
             # The server's limit is below ours: halve until it fits; a lone item fails alone.
             if len(chunk) == 1:
                 return _responses.oversize_results(chunk, error)
-            return [
-                r for half in _responses.halves(chunk) for r in self._chunk(encoded, half, function)
-            ]
+            halves = _responses.halves(chunk)
+            return [r for half in halves for r in self._chunk(encoded, half, function, replica)]
 
 
 def split_item(item: Mapping[str, Any]) -> dict[str, Any]:

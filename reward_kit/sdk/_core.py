@@ -25,6 +25,7 @@ from .._errors import (
 from .._retry import retry_delay
 from .._version import __version__
 from .._vocabulary import DEFAULT_REQUEST_TIMEOUT
+from ._replicas import split_urls
 
 orjson: Any = None
 # orjson is ~3x faster on large batches, but the base install must not need it.
@@ -74,8 +75,20 @@ def loads(body: bytes) -> Any:
     return orjson.loads(body) if orjson is not None else json.loads(body)
 
 
+_SCALARS = frozenset({str, int, float, bool, type(None)})
+
+
 def _plain(value: Any) -> Any:
     """pydantic models (Message, EvaluateResult...) become dicts; the rest passes through."""
+    # Plain JSON values first: hasattr() on a str costs more than the rest, and a TRL batch is
+    # thousands of them.
+    kind = type(value)
+    if kind in _SCALARS:
+        return value
+    if kind is dict:
+        return {k: v if type(v) in _SCALARS else _plain(v) for k, v in value.items()}
+    if kind is list:
+        return [v if type(v) in _SCALARS else _plain(v) for v in value]
     if hasattr(value, "model_dump"):
         return value.model_dump(mode="json", exclude_none=True)
     if isinstance(value, (list, tuple)):
@@ -132,10 +145,15 @@ class ClientConfig:
     context, which cannot cross processes. Pickling drops it, so a copy in another process
     (TRL's AsyncGRPOTrainer, verl's Ray workers) uses httpx's default transport; TLS options
     travel with the credential (``auth``) instead.
+
+    ``url`` may name several replicas, separated by commas (``urls`` lists them; see
+    ``_replicas``). ``auth`` goes to every replica, unless ``replica_auth`` gives each its
+    own, in ``urls`` order (the default credential is looked up per URL).
     """
 
     url: str
     auth: httpx.Auth | None = None
+    replica_auth: tuple[httpx.Auth | None, ...] = ()
     timeout: float = DEFAULT_TIMEOUT
     connect_timeout: float = 10.0
     max_retries: int = 5
@@ -151,8 +169,14 @@ class ClientConfig:
     headers: Mapping[str, str] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
-        if not self.url.startswith(("http://", "https://")):
-            raise ValueError(f"url must start with http:// or https://, got {self.url!r}")
+        urls = split_urls(self.url)
+        if len(urls) > 1:  # one spelling, so equal configs compare equal
+            object.__setattr__(self, "url", ",".join(urls))
+        if self.replica_auth and (len(self.replica_auth) != len(urls) or self.auth is not None):
+            raise ValueError(
+                f"replica_auth: expected one credential per URL ({len(urls)}) and no auth, "
+                f"got {len(self.replica_auth)}"
+            )
         for name in ("max_batch_items", "max_batch_bytes", "max_concurrency"):
             if getattr(self, name) < 1:
                 raise ValueError(f"{name} must be at least 1, got {getattr(self, name)}")
@@ -175,17 +199,24 @@ class ClientConfig:
             state["transport"] = None
         return state
 
-    def httpx_options(self) -> dict[str, Any]:
-        """Keyword arguments for ``httpx.Client`` / ``httpx.AsyncClient``."""
+    @property
+    def urls(self) -> tuple[str, ...]:
+        """The replicas' base URLs (one for a single evaluator)."""
+        return split_urls(self.url)
+
+    def httpx_options(self, replica: int = 0) -> dict[str, Any]:
+        """Keyword arguments for the ``httpx.Client`` / ``httpx.AsyncClient`` of replica
+        number ``replica`` (of :attr:`urls`)."""
+        auth = self.replica_auth[replica] if self.replica_auth else self.auth
         options: dict[str, Any] = {
-            "base_url": self.url.rstrip("/"),
+            "base_url": self.urls[replica],
             "timeout": httpx.Timeout(self.timeout, connect=min(self.connect_timeout, self.timeout)),
             "headers": {"user-agent": f"reward-kit/{__version__}", **self.headers},
-            "auth": self.auth,
+            "auth": auth,
         }
         if self.transport is not None:
             options["transport"] = self.transport
-        client_options = getattr(self.auth, "client_options", None)
+        client_options = getattr(auth, "client_options", None)
         if callable(client_options):  # reward-kit credentials may set verify= (mutual TLS)
             options.update(client_options())
         return options
@@ -204,21 +235,24 @@ class ClientConfig:
             body += b',"function":' + dumps(function)
         return Request("POST", "/batch_evaluate", body + b"}")
 
-    def plan_chunks(self, encoded: Sequence[bytes]) -> list[range]:
-        """Contiguous slices within ``max_batch_items`` and ``max_batch_bytes``, in order.
-        An item larger than the byte limit alone still gets its own chunk: the server decides.
+    def plan_chunks(self, encoded: Sequence[bytes], within: range | None = None) -> list[range]:
+        """Contiguous slices of ``within`` (default: all of ``encoded``) within
+        ``max_batch_items`` and ``max_batch_bytes``, in order. An item larger than the byte
+        limit alone still gets its own chunk: the server decides.
         """
+        span = range(len(encoded)) if within is None else within
         chunks: list[range] = []
-        start, size = 0, 0
+        start, size = span.start, 0
         overhead = 64  # the envelope and a function name
-        for index, item in enumerate(encoded):
+        for index in span:
+            item = encoded[index]
             full = index - start >= self.max_batch_items
             if index > start and (full or size + len(item) + 1 + overhead > self.max_batch_bytes):
                 chunks.append(range(start, index))
                 start, size = index, 0
             size += len(item) + 1
-        if start < len(encoded):
-            chunks.append(range(start, len(encoded)))
+        if start < span.stop:
+            chunks.append(range(start, span.stop))
         return chunks
 
     # -- retries ---------------------------------------------------------------------------
@@ -231,8 +265,8 @@ class ClientConfig:
         Exponential backoff with "equal jitter" (:func:`reward_kit._retry.retry_delay`): a
         random wait between half and all of ``min(backoff_max, backoff_base * 2**attempt)``, so
         clients that failed together do not retry together. A ``Retry-After`` from the server
-        is a floor under it; one above ``max_retry_after`` gives up at once. ``uniform`` is
-        for tests.
+        is a floor under it (jittered above); one above ``max_retry_after`` gives up at once.
+        ``uniform`` is for tests.
 
         >>> from reward_kit import EvaluatorUnavailable
         >>> config = ClientConfig(url="http://h", backoff_base=0.5)

@@ -14,6 +14,7 @@ import email.utils
 import http.client
 import json
 import os
+import random
 import time
 import urllib.error
 import urllib.request
@@ -113,8 +114,10 @@ def evaluate(
         return _invalid(f"could not encode the sample as JSON: {why}")
     reason = "no attempt made"
     for attempt in range(ATTEMPTS):
-        # Exponential backoff, with the server's Retry-After as a floor (as reward-kit's SDK).
-        wait = min(8.0, 0.5 * 2**attempt)
+        # Exponential backoff with "equal jitter", so the many samples Fireworks scores at once
+        # do not retry together; the server's Retry-After is a floor (as reward-kit's SDK).
+        ceiling = min(8.0, 0.5 * 2**attempt)
+        wait = random.uniform(ceiling / 2, ceiling)
         try:
             return _result(_post(body, key))
         except urllib.error.HTTPError as error:

@@ -12,6 +12,8 @@ from .._vocabulary import FAILED_STATUSES, Status
 __all__ = ["ItemError", "ItemResult", "ItemStatus"]
 
 ItemStatus = Status  # the vocabulary's item statuses, under the SDK's historical name
+# EvaluateResult.model_validate without its Python wrapper: a quarter of its cost per result.
+_validate_result = EvaluateResult.__pydantic_validator__.validate_python
 
 
 @dataclass(frozen=True)
@@ -62,7 +64,7 @@ class ItemResult:
             return cls(
                 index,
                 "ok",
-                EvaluateResult.model_validate(raw.get("result")),
+                _validate_result(raw.get("result")),
                 None,
                 float(raw.get("duration_ms") or 0.0),
             )

@@ -23,12 +23,15 @@ from ._async_client import AsyncEvaluatorClient
 from ._client import EvaluatorClient, build_config
 from ._core import ClientConfig
 from ._results import ItemResult
+from ._trl_env import RemoteEnvironment, remote_environment
 
 __all__ = [
     "AsyncTRLReward",
+    "RemoteEnvironment",
     "TRLReward",
     "TRL_KEYWORDS",
     "conversation",
+    "remote_environment",
     "trl_reward",
     "trl_reward_sync",
 ]
@@ -47,7 +50,7 @@ class _RemoteReward:
 
     def __init__(
         self,
-        target: str | EvaluatorClient | AsyncEvaluatorClient | ClientConfig,
+        target: str | Sequence[str] | EvaluatorClient | AsyncEvaluatorClient | ClientConfig,
         *,
         function: str,
         ground_truth_column: str | None = "solution",
@@ -344,7 +347,7 @@ class TRLReward(_RemoteReward):
 
 
 def trl_reward(
-    url_or_client: str | EvaluatorClient | AsyncEvaluatorClient,
+    url_or_client: str | Sequence[str] | EvaluatorClient | AsyncEvaluatorClient,
     *,
     function: str,
     ground_truth_column: str | None = "solution",
@@ -371,7 +374,7 @@ def trl_reward(
 
 
 def trl_reward_sync(
-    url_or_client: str | EvaluatorClient | AsyncEvaluatorClient,
+    url_or_client: str | Sequence[str] | EvaluatorClient | AsyncEvaluatorClient,
     *,
     function: str,
     ground_truth_column: str | None = "solution",

@@ -15,11 +15,12 @@ from starlette.responses import Response
 from starlette.routing import Match, Route
 from starlette.types import Scope
 
-from .._errors import InvalidRequest, RewardKitError
+from .._errors import InvalidRequest, LoadError, RewardKitError
 from .._function import RewardFunction
 from .._loader import load_functions
 from .._version import __version__
 from ..engine import Engine
+from ._env_routes import add_env_routes, env_sessions
 from ._hosts import HostMiddleware, HostPolicy
 from ._loop_lag import monitor_loop_lag
 from ._metrics import Metrics
@@ -59,7 +60,8 @@ def create_app(
     The worker pool starts with the app's lifespan and stops with it.
     """
     settings = settings or ServeSettings(targets=tuple(targets))
-    registry = _registry([*settings.targets, *targets], functions)
+    sessions = env_sessions(settings, [*settings.targets, *targets])
+    registry = _registry([*settings.targets, *targets], functions, envs=sessions is not None)
     if authenticators is None:
         authenticators = build_authenticators(settings)
     engine = Engine(
@@ -79,6 +81,8 @@ def create_app(
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         await engine.start()
+        if sessions is not None:
+            await sessions.start()
         logger.info("serving %s with %d worker(s)", ", ".join(sorted(registry)), engine.workers)
         try:
             if metrics is None:
@@ -87,6 +91,8 @@ def create_app(
                 async with monitor_loop_lag(metrics.loop_lag.observe):
                     yield
         finally:
+            if sessions is not None:
+                await sessions.close()
             await engine.close()
 
     app = FastAPI(
@@ -97,6 +103,8 @@ def create_app(
     )
     app.state.service = service
     _routes(app, service)
+    if sessions is not None:
+        add_env_routes(app, service, sessions)
     _error_handlers(app)
     _openapi(app)
     if authenticators:
@@ -120,16 +128,18 @@ def create_app(
 def _registry(
     targets: Iterable[str],
     functions: Sequence[RewardFunction[Any]] | Mapping[str, RewardFunction[Any]],
+    *,
+    envs: bool = False,
 ) -> dict[str, RewardFunction[Any]]:
     given = list(functions.values()) if isinstance(functions, Mapping) else list(functions)
     unique_targets = list(dict.fromkeys(targets))
-    registry = load_functions(unique_targets) if unique_targets else {}
+    registry = load_functions(unique_targets, allow_none=envs) if unique_targets else {}
     for fn in given:
         if fn.name in registry and registry[fn.name] is not fn:
             raise RewardKitError(f"two reward functions are named {fn.name!r}")
         registry[fn.name] = fn
-    if not registry:
-        raise RewardKitError("no reward functions to serve: give targets or functions")
+    if not registry and not envs:
+        raise LoadError("no reward functions or environments to serve: give targets or functions")
     return registry
 
 
@@ -151,8 +161,11 @@ def _routes(app: FastAPI, service: Service) -> None:
         # HEAD answers like GET without the body (RFC 9110); a route of its own because one
         # route with both methods would give the OpenAPI document a duplicate operation id.
         app.add_api_route(path, endpoint, methods=["HEAD"], include_in_schema=False)
+    # /fn/{name} is a per-function base URL: upstream reward-kit's Fireworks shim posts to the
+    # URL as registered, and its `preview --remote-url URL` to URL + "/evaluate" (compat.md).
+    single = ("/evaluate", "/evaluate/{name}", "/fn/{name}", "/fn/{name}/evaluate")
     hot = [
-        *((path, service.evaluate, "evaluate") for path in ("/evaluate", "/evaluate/{name}")),
+        *((path, service.evaluate, "evaluate") for path in single),
         ("/reward", service.evaluate, "evaluate"),
         *(
             (path, service.batch_evaluate, "batch")

@@ -13,7 +13,9 @@ file descriptor, for as long as it likes; at the open-file limit the server acce
 * a cap on open connections, fitted under the open-file limit (``--max-connections``): at the
   cap a new connection closes the one that has waited longest on its client, so stalled
   clients cannot lock out others; connections with a request being evaluated are kept;
-* JSON bodies for uvicorn's own 400 on unparsable HTTP.
+* JSON bodies for uvicorn's own 400 on unparsable HTTP;
+* the start of a graceful shutdown reported to the app (``on_drain``), so requests queued for
+  an evaluation slot are answered 503 at once instead of when the grace runs out.
 
 One timer per server checks every connection about once a second, so a request pays nothing
 for the deadlines; only the header-size count runs per read (a few attribute reads). The
@@ -28,6 +30,7 @@ import enum
 import logging
 import resource
 import weakref
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -58,10 +61,17 @@ class _Phase(enum.Enum):
     SENDING = "sending the answer"
 
 
-def fit_connections(limits: ConnectionLimits, *, workers: int) -> ConnectionLimits:
+def fit_connections(
+    limits: ConnectionLimits, *, workers: int, sessions: int = 0
+) -> ConnectionLimits:
     """``limits`` with ``max_connections`` under the open-file limit, raising the soft limit
-    toward the hard one when that is allowed, so the server never runs out of descriptors."""
+    toward the hard one when that is allowed, so the server never runs out of descriptors.
+    ``sessions`` is ``--env-max-sessions`` when environments are served, else 0."""
     reserve = 64 + 8 * workers  # worker pipes (2 each, twice while one is replaced), logs...
+    if sessions:
+        # A session holds its socket and its pidfd; the fork server, its control socket and
+        # the two descriptors of a spawn in progress.
+        reserve += 2 * sessions + 4
     wanted = limits.max_connections + reserve
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     if soft != resource.RLIM_INFINITY and soft < wanted:
@@ -87,8 +97,14 @@ def fit_connections(limits: ConnectionLimits, *, workers: int) -> ConnectionLimi
     )
 
 
-def guarded_protocol_class(limits: ConnectionLimits, base: type[Any] | None = None) -> type[Any]:
-    """A uvicorn HTTP protocol class (``base``, default httptools' or h11's) with the guards."""
+def guarded_protocol_class(
+    limits: ConnectionLimits,
+    base: type[Any] | None = None,
+    *,
+    on_drain: Callable[[], None] | None = None,
+) -> type[Any]:
+    """A uvicorn HTTP protocol class (``base``, default httptools' or h11's) with the guards;
+    ``on_drain`` is called when a graceful shutdown starts (any number of times)."""
     from uvicorn.protocols.http.h11_impl import H11Protocol
 
     if base is None:
@@ -100,13 +116,19 @@ def guarded_protocol_class(limits: ConnectionLimits, base: type[Any] | None = No
             base = H11Protocol
 
     mixin = _H11Guard if issubclass(base, H11Protocol) else _HttpToolsGuard
-    return type(f"{base.__name__}WithGuards", (mixin, base), {"limits": limits})
+    attributes = {"limits": limits, "on_drain": staticmethod(on_drain or _nothing)}
+    return type(f"{base.__name__}WithGuards", (mixin, base), attributes)
+
+
+def _nothing() -> None:
+    pass
 
 
 class _Guard:
     """The guards, over either uvicorn HTTP protocol (the attributes below are uvicorn's)."""
 
     limits: ConnectionLimits
+    on_drain: Callable[[], None]
     loop: asyncio.AbstractEventLoop
     transport: asyncio.Transport
     connections: set[Any]
@@ -138,6 +160,12 @@ class _Guard:
                 self._refuse(431, "headers_too_large", message)
             else:
                 self.transport.close()
+
+    def shutdown(self) -> None:
+        # uvicorn calls this on every open connection as its graceful shutdown begins: the
+        # one moment the app can learn of it before the grace is over.
+        self.on_drain()
+        super().shutdown()  # type: ignore[misc]
 
     def send_400_response(self, msg: str) -> None:
         self._refuse(400, "invalid_http", f"the request is not valid HTTP/1.1 ({msg.rstrip('.')})")

@@ -17,6 +17,7 @@ __all__ = ["Metrics"]
 _LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30)
 _ITEM_BUCKETS = (0.0001, 0.0005, 0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1, 5, 30)
 _LAG_BUCKETS = (0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1, 5)
+_QUEUE_BUCKETS = (0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60)
 
 
 class _Histogram:
@@ -60,7 +61,11 @@ class Metrics:
         self.items: dict[tuple[str, str], int] = {}
         self.item_duration: dict[str, _Histogram] = {}
         self.loop_lag = _Histogram(_LAG_BUCKETS)
+        self.queue_wait = _Histogram(_QUEUE_BUCKETS)
+        self.admission_refused: dict[str, int] = {}
+        self.prompt_not_found: dict[str, int] = {}
         self._in_flight: Callable[[], int] = lambda: 0
+        self._queued: Callable[[], int] = lambda: 0
         self._workers = 0
         self._pending: Callable[[], int] = lambda: 0
         self.registry = CollectorRegistry(auto_describe=False)
@@ -88,8 +93,15 @@ class Metrics:
             if outcome.status == "ok":
                 durations.observe(outcome.duration_ms / 1000)
 
-    def track_in_flight(self, in_flight: Callable[[], int]) -> None:
+    def count_admission_refused(self, reason: str) -> None:
+        self.admission_refused[reason] = self.admission_refused.get(reason, 0) + 1
+
+    def count_prompt_not_found(self, function: str, samples: int) -> None:
+        self.prompt_not_found[function] = self.prompt_not_found.get(function, 0) + samples
+
+    def track_admission(self, in_flight: Callable[[], int], queued: Callable[[], int]) -> None:
         self._in_flight = in_flight
+        self._queued = queued
 
     def track_pool(self, workers: int, pending: Callable[[], int]) -> None:
         self._workers = workers
@@ -155,6 +167,32 @@ class _Collector:
         pending = m._pending()
         yield GaugeMetricFamily(
             "rk_in_flight_requests", "Requests being evaluated", value=m._in_flight()
+        )
+        yield GaugeMetricFamily(
+            "rk_queued_requests", "Requests waiting for an evaluation slot", value=m._queued()
+        )
+        wait = HistogramMetricFamily(
+            "rk_queue_wait_seconds",
+            "Time a request waited for an evaluation slot (requests that had to wait)",
+        )
+        wait.add_metric([], m.queue_wait.cumulative(), m.queue_wait.total)
+        yield wait
+        yield _counter(
+            CounterMetricFamily(
+                "rk_admission_refused",
+                "Requests answered 429 by admission: queue_full, expected_wait, queue_timeout",
+                labels=["reason"],
+            ),
+            (((reason,), count) for reason, count in m.admission_refused.items()),
+        )
+        yield _counter(
+            CounterMetricFamily(
+                "rk_openrlhf_prompt_not_found",
+                "OpenRLHF samples whose prompt was not found in the query (the whole query "
+                "was scored as the response)",
+                labels=["function"],
+            ),
+            (((function,), count) for function, count in m.prompt_not_found.items()),
         )
         yield GaugeMetricFamily("rk_pool_workers", "Worker processes", value=m._workers)
         yield GaugeMetricFamily(

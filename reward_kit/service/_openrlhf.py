@@ -1,20 +1,28 @@
 """``POST /openrlhf/{function}``: OpenRLHF's remote reward-model protocol, unchanged.
 
-OpenRLHF (``--reward.remote_url http://host:port/openrlhf/<fn>``) posts
-``{"query": [...], "prompts": [...], "labels": [...]}`` where each query is the decoded
-prompt + response (special tokens kept), and reads ``{"rewards", "scores", "extra_logs"}``.
+OpenRLHF (``--reward.remote_url http://host:port/openrlhf/<fn>``; ``--remote_rm_url`` up to
+0.10.1) posts ``{"query": [...], "prompts": [...], "labels": [...]}`` where each query is the
+decoded prompt + response (special tokens kept), and reads ``{"rewards", "scores",
+"extra_logs"}``.
 
-* The completion is the query minus its prompt: the text after the first occurrence of the
-  prompt in the query (the whole query when the prompt does not occur in it).
-* Each sample is scored as ``[user: prompt, assistant: completion]`` with its label as
-  ``ground_truth``.
-* OpenRLHF's only "no reward" signal is a failed request (the sample keeps ``reward=None``),
-  so if any item fails, or returns ``is_score_valid: false``, the request fails with that
-  item's error and the indices that failed. No number is ever made up for it.
+* Each sample is scored as ``[user: prompt, assistant: query minus prompt]`` with its label as
+  ``ground_truth`` (reward_kit._openrlhf).
+* ``extra_logs`` has the same keys for every sample of a function (OpenRLHF merges a batch's
+  per-sample logs key by key), by :class:`reward_kit._metric_keys.MetricKeys`'s rule: its
+  declared metrics; with ``--openrlhf-on-error`` and none declared, only ``reward_kit_failed``
+  (a failed sample has no metrics to show); else those of its first valid result, so replicas
+  and restarts agree only if the function returns the same names every time.
+* A sample whose prompt is not in its query is scored whole; that is logged once per function
+  and counted in ``rk_openrlhf_prompt_not_found_total``.
+* A sample that fails (any failed status, or ``is_score_valid: false``) fails the request with
+  its error and the indices that failed: OpenRLHF's only "no reward" is a failed request (the
+  sample keeps ``reward=None``). Only when the operator sets ``--openrlhf-on-error SCORE`` does
+  such a sample get that number, flagged ``reward_kit_failed`` = 1.0 and logged here.
 """
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 from fastapi import FastAPI
@@ -22,30 +30,62 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from .._errors import FunctionError, InvalidRequest
+from .._metric_keys import MetricKeys, columns
+from .._openrlhf import messages_of, prompt_found
 from .._vocabulary import ERROR_FOR_STATUS
 from ..engine import Call, Item, Outcome, parse_json
 from ._routes import Service, json_response
 from ._schemas import RESPONSES, with_name
 from ._wire import pick_function
 
-__all__ = ["add_openrlhf_route", "completion_of"]
+__all__ = ["add_openrlhf_route"]
+
+logger = logging.getLogger("reward_kit.openrlhf")
 
 
 def add_openrlhf_route(app: FastAPI, service: Service) -> None:
     """Register ``POST /openrlhf/{name}`` on ``app``."""
+    on_error = service.settings.openrlhf_on_error
+    # One per function for the server's life: the keys must not change between requests.
+    logs = {
+        name: MetricKeys(function=name, declared=fn.metrics, flag_failures=on_error is not None)
+        for name, fn in service.functions.items()
+    }
+    unfound_warned: set[str] = set()
+
+    def check_prompts(name: str, queries: list[str], prompts: list[str]) -> None:
+        unfound = [
+            i
+            for i, (q, p) in enumerate(zip(queries, prompts, strict=True))
+            if not prompt_found(q, p)
+        ]
+        if not unfound:
+            return
+        if service.metrics is not None:
+            service.metrics.count_prompt_not_found(name, len(unfound))
+        if name not in unfound_warned:
+            unfound_warned.add(name)
+            logger.warning(
+                "openrlhf: %s: the prompt of sample %d is not in its query, so the whole query "
+                "was scored as the response (logged once; counted in "
+                "rk_openrlhf_prompt_not_found_total)",
+                name,
+                unfound[0],
+            )
 
     async def openrlhf(request: Request) -> Response:
         fn = pick_function(service.functions, request.path_params["name"])
         body = await service.read_body(request)
-        with service.admit():
+        async with service.admit(request):
             queries, prompts, labels = _parse(parse_json(body), service.settings.max_batch_items)
+            check_prompts(fn.name, queries, prompts)
             timeout = service.timeout_for(fn, service.override_timeout(request))
             calls = [
-                Call(fn, Item(_messages(q, p), label, {}), timeout)
+                Call(fn, Item(messages_of(q, p), label, {}), timeout)
                 for q, p, label in zip(queries, prompts, labels, strict=True)
             ]
             outcomes = await service.run(calls)
-        return json_response(_answer(fn.name, outcomes))
+        return json_response(_answer(fn.name, outcomes, logs[fn.name], on_error))
 
     app.add_api_route(
         "/openrlhf/{name}",
@@ -65,7 +105,7 @@ _OPENRLHF_BODY = {
         "application/json": {
             "schema": {
                 "type": "object",
-                "required": ["query"],
+                "required": ["query", "prompts"],
                 "properties": {
                     "query": {"type": "array", "items": {"type": "string"}},
                     "prompts": {"type": "array", "items": {"type": "string"}},
@@ -75,23 +115,6 @@ _OPENRLHF_BODY = {
         }
     }
 }
-
-
-def completion_of(query: str, prompt: str) -> str:
-    """The response part of an OpenRLHF query.
-
-    >>> completion_of("<s>Q: 2+2?\\nA: 4</s>", "Q: 2+2?\\nA:")
-    ' 4</s>'
-    """
-    at = query.find(prompt) if prompt else -1
-    return query[at + len(prompt) :] if at >= 0 else query
-
-
-def _messages(query: str, prompt: str) -> list[dict[str, Any]]:
-    return [
-        {"role": "user", "content": prompt},
-        {"role": "assistant", "content": completion_of(query, prompt)},
-    ]
 
 
 def _parse(body: Any, max_items: int) -> tuple[list[str], list[str], list[Any]]:
@@ -118,27 +141,48 @@ def _parse(body: Any, max_items: int) -> tuple[list[str], list[str], list[Any]]:
     return queries, prompts, labels
 
 
-def _answer(name: str, outcomes: list[Outcome]) -> dict[str, Any]:
-    failed = [
-        i
-        for i, o in enumerate(outcomes)
-        if o.status != "ok" or o.result is None or not o.result.get("is_score_valid", True)
-    ]
-    if failed:
-        first = outcomes[failed[0]]
-        if first.error is not None:
-            cls = ERROR_FOR_STATUS.get(first.status, FunctionError)
-            message = first.error["message"]
-        else:
-            cls, message = FunctionError, f"{name} marked its score invalid"
+def _failed(outcome: Outcome) -> bool:
+    result = outcome.result
+    return outcome.status != "ok" or result is None or not result.get("is_score_valid", True)
+
+
+def _why(name: str, outcome: Outcome) -> tuple[type[Exception], str]:
+    if outcome.error is not None:
+        return ERROR_FOR_STATUS.get(outcome.status, FunctionError), outcome.error["message"]
+    return FunctionError, f"{name} marked its score invalid"
+
+
+def _answer(
+    name: str, outcomes: list[Outcome], logs: MetricKeys, on_error: float | None
+) -> dict[str, Any]:
+    failed = [i for i, o in enumerate(outcomes) if _failed(o)]
+    if failed and on_error is None:
+        cls, message = _why(name, outcomes[failed[0]])
         raise cls(
             f"{len(failed)} of {len(outcomes)} sample(s) have no reward (indices "
             f"{failed[:20]}); first: {message}"
         )
-    results = [o.result for o in outcomes if o.result is not None]
-    rewards = [float(r["score"]) for r in results]
-    # extra_logs are per-sample lists in OpenRLHF; only metrics every sample has line up.
-    keys = [set(r.get("metrics") or {}) for r in results]
-    shared = sorted(set.intersection(*keys)) if keys else []
-    extra_logs = {key: [float(r["metrics"][key]["score"]) for r in results] for key in shared}
-    return {"rewards": rewards, "scores": rewards, "extra_logs": extra_logs}
+    rewards: list[float] = [0.0] * len(outcomes)
+    rows: list[dict[str, float]] = [{}] * len(outcomes)
+    # Valid samples first: a function that declares no metrics learns its keys from them.
+    skip = set(failed)
+    for i, outcome in enumerate(outcomes):
+        if i not in skip and outcome.result is not None:
+            rewards[i] = float(outcome.result["score"])
+            metrics = outcome.result.get("metrics") or {}
+            rows[i] = logs.row({key: m["score"] for key, m in metrics.items()})
+    for i in failed:
+        assert on_error is not None
+        _, message = _why(name, outcomes[i])
+        logger.warning(
+            "openrlhf: %s sample %d of %d failed (%s): %s; reward %g (--openrlhf-on-error)",
+            name,
+            i,
+            len(outcomes),
+            outcomes[i].status,
+            message,
+            on_error,
+        )
+        rewards[i] = on_error
+        rows[i] = logs.row(None)
+    return {"rewards": rewards, "scores": rewards, "extra_logs": columns(rows)}

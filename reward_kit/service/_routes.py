@@ -2,23 +2,20 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import orjson
 from starlette.requests import Request
 from starlette.responses import Response
 
-from .._errors import (
-    Overloaded,
-    RequestRejected,
-    RewardKitError,
-)
+from .._errors import RequestRejected, RewardKitError
 from .._function import RewardFunction
 from .._version import __version__
 from .._vocabulary import ERROR_FOR_STATUS
 from ..engine import (
     Call,
+    EncodedOutcome,
     Engine,
     Outcome,
     check_kwargs,
@@ -28,6 +25,7 @@ from ..engine import (
     parse_json,
     reserved_kwargs,
 )
+from ._admission import AdmissionQueue, Slot, count_items
 from ._body import BodyDeadlines, too_large
 from ._error_response import render_error
 from ._metrics import Metrics
@@ -50,7 +48,7 @@ def error_response(error: RewardKitError) -> Response:
 
 
 class Service:
-    """The state the handlers share: functions, engine, settings and the in-flight count."""
+    """The state the handlers share: functions, engine, settings and the admission queue."""
 
     def __init__(
         self,
@@ -64,29 +62,53 @@ class Service:
         self.engine = engine
         self.settings = settings
         self.metrics = metrics
-        self.in_flight = 0
+        self.admission = AdmissionQueue(
+            slots=settings.max_in_flight,
+            max_queued=settings.max_queued,
+            timeout=settings.queue_timeout,
+            metrics=metrics,
+        )
         self.reserved = {name: reserved_kwargs(fn) for name, fn in self.functions.items()}
         self.body_deadlines = BodyDeadlines(settings.body_timeout)
         if metrics is not None:
             # Read when scraped, so admitting a request costs nothing extra.
-            metrics.track_in_flight(lambda: self.in_flight)
+            admission = self.admission
+            metrics.track_admission(lambda: admission.in_flight, lambda: admission.queued)
 
-    def admit(self) -> _Admission:
-        """``with service.admit():`` counts a request in flight, or refuses it with a 429."""
-        return _Admission(self)
+    def admit(self, request: Request | None = None) -> Slot:
+        """``async with service.admit(request):`` holds one of the ``--max-in-flight`` slots,
+        waiting in the queue for one if needed, or refuses the request (429; 503 while the
+        server shuts down). Given the request, a queued one whose client disconnects leaves
+        the queue. Call it after reading the body (see :meth:`read_body`)."""
+        return self.admission.slot(request.receive if request is not None else None)
+
+    def drain(self) -> None:
+        """Shutdown has begun: queued requests are answered 503 now, new ones too."""
+        self.admission.drain()
 
     async def run(self, calls: list[Call]) -> list[Outcome]:
         """Evaluate through the engine and count the outcomes per function."""
+        count_items(len(calls))
         outcomes = await self.engine.run(calls)
+        self._observe(calls, outcomes)
+        return outcomes
+
+    async def run_encoded(self, calls: list[Call]) -> list[EncodedOutcome]:
+        """:meth:`run`, with each result as JSON (see ``Engine.run_encoded``)."""
+        count_items(len(calls))
+        outcomes = await self.engine.run_encoded(calls)
+        self._observe(calls, outcomes)
+        return outcomes
+
+    def _observe(self, calls: list[Call], outcomes: Sequence[Outcome | EncodedOutcome]) -> None:
         if self.metrics is not None and len(calls) == 1:
             self.metrics.observe_outcomes(calls[0].function.name, outcomes)
         elif self.metrics is not None:
-            by_function: dict[str, list[Outcome]] = {}
+            by_function: dict[str, list[Outcome | EncodedOutcome]] = {}
             for call, outcome in zip(calls, outcomes, strict=True):
                 by_function.setdefault(call.function.name, []).append(outcome)
             for name, group in by_function.items():
                 self.metrics.observe_outcomes(name, group)
-        return outcomes
 
     async def render_metrics(self, request: Request) -> Response:
         assert self.metrics is not None
@@ -97,8 +119,8 @@ class Service:
         """The request body, declared JSON (else 415), at most ``--max-body-bytes`` (else 413)
         and complete within ``--body-timeout`` (else 408).
 
-        Handlers read it before taking an admission slot: a client that sends slowly, or
-        stops, holds no slot that the requests of others need.
+        Handlers read it before taking an admission slot (or a place in the queue): a client
+        that sends slowly, or stops, holds nothing that the requests of others need.
         """
         limit = self.settings.max_body_bytes
         declared, content_type = b"", None
@@ -124,15 +146,20 @@ class Service:
     # -- handlers ------------------------------------------------------------------------------
 
     async def health(self, request: Request) -> Response:
-        return json_response(
-            {
-                "status": "ok",
-                "version": __version__,
-                "functions": sorted(self.functions),
-                "workers": self.engine.workers,
-                "in_flight": self.in_flight,
-            }
-        )
+        health = {
+            "status": "ok",
+            "version": __version__,
+            "functions": sorted(self.functions),
+            "workers": self.engine.workers,
+            "in_flight": self.admission.in_flight,
+            "queued": self.admission.queued,
+            # What Retry-After is computed from: how long a request holds its slot.
+            "slot_seconds": round(self.admission.seconds_per_item, 6),
+        }
+        sessions = getattr(request.app.state, "env_sessions", None)
+        if sessions is not None:  # environments are served (_env_routes.py)
+            health["sessions"] = sessions.capacity()
+        return json_response(health)
 
     async def list_functions(self, request: Request) -> Response:
         default = self.settings.timeout
@@ -144,7 +171,7 @@ class Service:
         if path_name is not None and path_name not in self.functions:
             pick_function(self.functions, path_name)  # raises UnknownFunction with the list
         body = await self.read_body(request)
-        with self.admit():
+        async with self.admit(request):
             item, body_name = parse_item(parse_json(body))
             fn = pick_function(self.functions, path_name, body_name)
             check_kwargs(item, self.reserved[fn.name], fn.name)
@@ -163,7 +190,7 @@ class Service:
         if path_name is not None and path_name not in self.functions:
             pick_function(self.functions, path_name)
         body = await self.read_body(request)
-        with self.admit():
+        async with self.admit(request):
             override = self.override_timeout(request)
             raw_items, body_name = parse_batch(
                 parse_json(body), max_items=self.settings.max_batch_items
@@ -171,43 +198,29 @@ class Service:
             default = None
             if path_name or body_name or len(self.functions) == 1:
                 default = pick_function(self.functions, path_name, body_name).name
-            outcomes: list[Outcome | None] = [None] * len(raw_items)
+            outcomes: list[Outcome | EncodedOutcome | None] = [None] * len(raw_items)
             calls: list[Call] = []
             slots: list[int] = []
+            functions = self.functions
+            timeouts: dict[str, float] = {}
             for index, raw in enumerate(raw_items):
                 try:
                     item, item_name = parse_item(raw, f"items.{index}")
-                    fn = pick_function(self.functions, item_name or default)
+                    name = item_name or default
+                    fn = functions.get(name) if name is not None else None
+                    if fn is None:  # the only function, or the error naming those served
+                        fn = pick_function(functions, name)
                     check_kwargs(item, self.reserved[fn.name], fn.name, f"items.{index}")
                 except RequestRejected as error:
                     # One bad item is reported in its slot; it never fails the others.
                     outcomes[index] = failure("invalid", error.message, code=error.code)
                     continue
-                calls.append(Call(fn, item, self.timeout_for(fn, override)))
+                timeout = timeouts.get(fn.name)
+                if timeout is None:
+                    timeout = timeouts[fn.name] = self.timeout_for(fn, override)
+                calls.append(Call(fn, item, timeout))
                 slots.append(index)
-            for index, outcome in zip(slots, await self.run(calls), strict=True):
+            for index, outcome in zip(slots, await self.run_encoded(calls), strict=True):
                 outcomes[index] = outcome
         results = [o.to_json(i) for i, o in enumerate(outcomes) if o is not None]
         return json_response({"results": results})
-
-
-class _Admission:
-    # A class rather than @contextmanager: the generator version cost ~1 us a request.
-    __slots__ = ("service",)
-
-    def __init__(self, service: Service) -> None:
-        self.service = service
-
-    def __enter__(self) -> None:
-        service = self.service
-        # One event loop thread: a plain counter is race-free.
-        if service.in_flight >= service.settings.max_in_flight:
-            raise Overloaded(
-                f"{service.in_flight} requests are being evaluated, the limit of this server "
-                "(--max-in-flight); retry shortly",
-                retry_after=1,
-            )
-        service.in_flight += 1
-
-    def __exit__(self, *exc: object) -> None:
-        self.service.in_flight -= 1

@@ -125,7 +125,11 @@ _ERRORS: dict[int | str, dict[str, Any]] = {
             f"Invalid body, or JSON nested past {MAX_JSON_DEPTH} levels (the message names the "
             "field)",
         ),
-        (429, "In-flight limit reached; see Retry-After"),
+        (
+            429,
+            "Every evaluation slot is taken and the request could not wait for one (queue full, "
+            "or a wait past --queue-timeout); see Retry-After",
+        ),
         (503, "The server is shutting down (shutting_down); retry, see Retry-After"),
     ]
 }

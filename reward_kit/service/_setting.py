@@ -13,7 +13,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Literal
 
-__all__ = ["Kind", "Section", "Setting", "described", "integer", "seconds", "setting"]
+__all__ = ["Kind", "Section", "Setting", "described", "integer", "number", "seconds", "setting"]
 
 Kind = Literal["value", "list", "repeat", "switch", "flag", "arguments"]
 """How a setting is given on the command line:
@@ -51,6 +51,16 @@ def seconds(text: str) -> float:
         value = math.nan
     if not math.isfinite(value) or value <= 0:
         raise ValueError("must be a positive number")
+    return value
+
+
+def number(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        value = math.nan
+    if not math.isfinite(value):
+        raise ValueError("must be a finite number")
     return value
 
 

@@ -20,8 +20,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from .._errors import ConfigurationError
-from .._vocabulary import AUTH_MODES, DEFAULT_DEADLINE, LOG_FORMATS, LOG_LEVELS
-from ._setting import Setting, described, integer, seconds, setting
+from .._vocabulary import AUTH_MODES, DEFAULT_DEADLINE, ENV_VERIFY_MODES, LOG_FORMATS, LOG_LEVELS
+from ._setting import Setting, described, integer, number, seconds, setting
 
 __all__ = ["ServeSettings"]
 
@@ -90,8 +90,22 @@ class ServeSettings:
     max_in_flight: int = setting(
         64,
         env="RK_MAX_IN_FLIGHT",
-        help="Requests evaluated at once; more get 429.",
+        help="Requests evaluated at once; more wait in the queue (--max-queued).",
         parse=integer,
+    )
+    # A trainer's burst (OpenRLHF: one request per sample, hundreds at once; verl: workers x
+    # threads) waits here instead of spending its few retries on 429s.
+    max_queued: int = setting(
+        1024,
+        env="RK_MAX_QUEUED",
+        help="Requests that may wait for a slot, first come first served; more get 429. 0 = none.",
+        parse=integer,
+    )
+    queue_timeout: float = setting(
+        30.0,
+        env="RK_QUEUE_TIMEOUT",
+        help="Longest wait for a slot; 429 after it, or at once when the wait would be longer.",
+        parse=seconds,
     )
     # None: half the memory, shared by the workers (Engine); 0: no limit.
     memory_limit_mb: int | None = setting(
@@ -180,6 +194,52 @@ class ServeSettings:
         help="Proxies (IPs, CIDRs, *) whose X-Forwarded-For and -Proto are believed.",
         kind="list",
         metavar="IP,...",
+    )
+    # --- trainer integrations ---
+    # Off by default: a made-up reward trains the policy on an error (docs/sdk.md#openrlhf).
+    openrlhf_on_error: float | None = setting(
+        None,
+        env="RK_OPENRLHF_ON_ERROR",
+        help="/openrlhf: reward and score of a failed sample, flagged reward_kit_failed in "
+        "extra_logs; off: the request fails.",
+        parse=number,
+        shown="off",
+        metavar="SCORE",
+    )
+    # --- multi-step environments (see docs/environments.md) ---
+    env_max_sessions: int = setting(
+        256,
+        env="RK_ENV_MAX_SESSIONS",
+        help="Environment sessions open at once (each is a process); more get 429.",
+        parse=integer,
+    )
+    env_idle_ttl: float = setting(
+        300.0,
+        env="RK_ENV_IDLE_TTL",
+        help="A session untouched this long is ended by the reaper.",
+        parse=seconds,
+    )
+    env_max_lifetime: float = setting(
+        3600.0,
+        env="RK_ENV_MAX_LIFETIME",
+        help="A session is ended this long after it started, however busy.",
+        parse=seconds,
+    )
+    env_verify: str = setting(
+        "report",
+        env="RK_ENV_VERIFY",
+        help="evaluate: a transcript that differs from the session's ledger is reported "
+        "(report), also makes the score invalid (enforce), or is not checked (off).",
+        choices=ENV_VERIFY_MODES,
+        metavar="MODE",
+    )
+    # None: half the memory, shared by --env-max-sessions sessions (at least 256 MiB each).
+    env_memory_limit_mb: int | None = setting(
+        None,
+        env="RK_ENV_MEMORY_LIMIT_MB",
+        help="Address-space limit of each session's process, in MiB; 0 = none.",
+        parse=integer,
+        shown="RAM / 2 / env-max-sessions",
     )
     # --- auth (see docs/auth.md) ---
     auth: tuple[str, ...] = setting(
@@ -343,7 +403,7 @@ class ServeSettings:
         ]
         if not 0 <= self.port <= 65535:
             problems.append(f"port must be 0-65535, got {self.port}")
-        for name in ("max_body_bytes", "max_batch_items", "max_in_flight"):
+        for name in ("max_body_bytes", "max_batch_items", "max_in_flight", "env_max_sessions"):
             if getattr(self, name) < 1:
                 problems.append(f"{name} must be at least 1, got {getattr(self, name)}")
         if self.workers is not None and self.workers < 0:
@@ -352,6 +412,13 @@ class ServeSettings:
             problems.append(
                 f"memory_limit_mb must be 0 (no limit) or at least 64, got {self.memory_limit_mb}"
             )
+        if self.env_memory_limit_mb is not None and 0 < self.env_memory_limit_mb < 64:
+            problems.append(
+                "env_memory_limit_mb must be 0 (no limit) or at least 64, "
+                f"got {self.env_memory_limit_mb}"
+            )
+        if self.max_queued < 0:
+            problems.append(f"max_queued must be 0 (no queue) or more, got {self.max_queued}")
         for name in ("max_tasks_per_worker", "max_processes"):
             value = getattr(self, name)
             if value is not None and value < 1:
@@ -365,6 +432,10 @@ class ServeSettings:
             for spec in _CHOICES
             if (value := getattr(self, spec.name)).lower() not in spec.choices
         ]
+        if self.openrlhf_on_error is not None and not math.isfinite(self.openrlhf_on_error):
+            problems.append(
+                f"openrlhf_on_error must be a finite number, got {self.openrlhf_on_error}"
+            )
         problems += self._auth_problems()
         problems += self._http_problems()
         if problems:

@@ -82,7 +82,9 @@ def test_rk_api_key_from_the_environment(
         assert compute_score("d", "4", "4")["score"] == 1.0
     finally:
         compute_score.close()
-    assert identities(leak_guard) == ["api-key:default"] * 3
+    # Four requests: the verl adapter reads the function's declared metrics (GET /functions)
+    # before its first sample; every one carries the key from the environment.
+    assert identities(leak_guard) == ["api-key:default"] * 4
     # The explicit opt-outs send nothing, whatever the environment says.
     for none in (False, NoAuth()):
         with EvaluatorClient(server, auth=none, max_retries=0) as client:

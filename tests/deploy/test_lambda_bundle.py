@@ -105,6 +105,30 @@ def test_bundle_layout_and_size_facts(bundle: tuple[Path, Path, dict[str, object
     assert not any(n.endswith("direct_url.json") for n in names)
 
 
+# Nothing behind Mangum runs an ASGI server or writes to a terminal: the bundle installs the
+# lambda-runtime extra, not the server one (docs/deploy.md).
+LEFT_OUT = {
+    *("uvicorn", "uvloop", "httptools", "websockets", "watchfiles"),  # the ASGI server
+    *("rich", "pygments", "yaml"),
+}
+ZIPPED_BUDGET = 8 * 1024 * 1024  # issue 17: at most 8 MB zipped (it was 17.6 MB)
+
+
+def test_bundle_leaves_out_the_server_stack_and_fits_its_budget(
+    bundle: tuple[Path, Path, dict[str, object]],
+) -> None:
+    zip_path, _unzipped, extra = bundle
+    with zipfile.ZipFile(zip_path) as archive:
+        tops = {name.split("/")[0] for name in archive.namelist()}
+    # Packages (yaml, _yaml...) and the distributions that ship them (PyYAML-6.0.dist-info).
+    names = {top.lower().lstrip("_").removesuffix(".py") for top in tops}
+    names |= {top.split("-")[0].lower() for top in tops if top.endswith(".dist-info")}
+    assert not names & (LEFT_OUT | {"pyyaml"}), sorted(names & (LEFT_OUT | {"pyyaml"}))
+    # What the app does need is there (the runtime behaviour is the tests below).
+    assert {"fastapi", "starlette", "pydantic", "mangum", "orjson", "prometheus_client"} <= names
+    assert zip_path.stat().st_size == extra["zipped_bytes"] < ZIPPED_BUDGET
+
+
 def test_handler_answers_function_url_events_in_isolation(
     bundle: tuple[Path, Path, dict[str, object]], tmp_path: Path
 ) -> None:
@@ -125,6 +149,36 @@ def test_handler_answers_function_url_events_in_isolation(
     assert scored["statusCode"] == 200, scored
     assert json.loads(scored["body"])["score"] == 1.0
     assert refused["statusCode"] == 401
+
+
+def test_the_lean_bundle_serves_every_route(
+    bundle: tuple[Path, Path, dict[str, object]], tmp_path: Path
+) -> None:
+    """Without the server extra, the batch route, its per-item validation errors and the
+    metrics still work behind Mangum (what the lean bundle left out is never imported)."""
+    _, unzipped, _ = bundle
+    auth = {"authorization": f"Bearer {KEY}"}
+    bad = {"messages": [{"role": 1, "content": "4"}]}
+    events = [
+        url_event("POST", "/batch_evaluate/exact_match", body={"items": [ITEM, bad]},
+                  headers=auth),
+        url_event("POST", "/evaluate/exact_match", body={"messages": []}, headers=auth),
+        url_event("GET", "/metrics", headers=auth),
+    ]  # fmt: skip
+    output = run_isolated(unzipped, events, {"RK_API_KEYS": f"trainer {KEY}"}, tmp_path)
+    batch, invalid, metrics = output["results"]  # type: ignore[misc]
+    assert batch["statusCode"] == 200, batch
+    good, refused = json.loads(batch["body"])["results"]
+    assert (good["status"], good["result"]["score"]) == ("ok", 1.0)
+    assert refused["status"] == "invalid"
+    assert refused["error"]["message"] == "items.1.messages.0.role: Input should be a valid string"
+    assert invalid["statusCode"] == 422
+    assert (
+        "messages: List should have at least 1 item"
+        in json.loads(invalid["body"])["error"]["message"]
+    )
+    assert metrics["statusCode"] == 200
+    assert 'rk_items_total{function="exact_match",status="ok"} 1.0' in metrics["body"]
 
 
 def test_handler_trusts_the_iam_authorizer_block(

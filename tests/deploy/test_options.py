@@ -198,10 +198,15 @@ def test_deploy_settings_in_the_file_are_typed_too() -> None:
     )
 
 
-def test_required_and_pattern_checked_options() -> None:
-    assert error_of(lambda: resolve_deploy("gcp-cloud-run")) == (
-        "gcp-cloud-run needs a project: pass --project or set project under "
-        "[deploy.gcp-cloud-run] in reward-kit.toml"
+def test_required_and_pattern_checked_options(monkeypatch: pytest.MonkeyPatch) -> None:
+    # No Application Default Credentials either (tests/deploy/test_gcp_project.py has the rest).
+    monkeypatch.setattr(
+        "reward_kit.deploy.targets.gcp_cloud_run._options.default_project", lambda environ: None
+    )
+    assert error_of(lambda: resolve_deploy("gcp-cloud-run")).startswith(
+        "gcp-cloud-run needs a project: pass --project, set project under "
+        "[deploy.gcp-cloud-run] in reward-kit.toml, set $GOOGLE_CLOUD_PROJECT or "
+        "$CLOUDSDK_CORE_PROJECT, or set gcloud's default project"
     )
     assert "'Bad_Project' is not a Google Cloud project ID (from --project)" in error_of(
         lambda: resolve_deploy("gcp-cloud-run", flags={"project": "Bad_Project"})

@@ -54,10 +54,20 @@ def test_openrlhf_client_without_the_key_fails_loudly(evaluator: str) -> None:
     assert done.stdout.startswith("401 ")
 
 
+def test_openrlhf_reward_func(evaluator: str) -> None:
+    require_integration(modules=("torch",))
+    done = run("openrlhf/reward_func.py", RK_URL=evaluator, RK_API_KEY=KEY)
+    assert done.returncode == 0, done.stderr
+    expected = "'rewards': tensor([1.]), 'scores': tensor([1.]), 'extra_logs': {'answer_found'"
+    assert expected in done.stdout
+
+
 def test_verl_reward(evaluator: str) -> None:
     done = run("verl/reward.py", RK_URL=evaluator, RK_API_KEY=KEY)
     assert done.returncode == 0, done.stderr
-    assert done.stdout.strip() == "{'score': 1.0, 'answer_found': 1.0}"
+    one, batch = done.stdout.strip().splitlines()
+    assert one == "{'score': 1.0, 'answer_found': 1.0}"
+    assert batch == "[{'score': 1.0, 'answer_found': 1.0}, {'score': 0.0, 'answer_found': 1.0}]"
 
 
 def test_fireworks_try_shim(evaluator: str) -> None:
@@ -84,3 +94,38 @@ def test_trl_grpo_trains_one_step(evaluator: str, tmp_path: Path) -> None:
     )
     assert done.returncode == 0, done.stderr[-3000:]
     assert "rewards/exact_match/mean" in done.stdout + done.stderr
+
+
+@pytest.mark.parametrize(
+    ("example", "variable", "value", "expected"),
+    [
+        ("verl/reward.py", "RK_ON_ERROR", "zero", "RK_ON_ERROR='zero': expected a finite number"),
+        ("verl/reward.py", "RK_ON_ERROR", "nan", "RK_ON_ERROR='nan': expected a finite number"),
+        ("verl/reward.py", "RK_METRIC_NAMES", "a,,b", "RK_METRIC_NAMES='a,,b': expected metric"),
+        (
+            "openrlhf/reward_func.py",
+            "RK_OPENRLHF_ON_ERROR",
+            "-1,5",
+            "RK_OPENRLHF_ON_ERROR='-1,5': expected a finite number",
+        ),
+    ],
+)
+def test_examples_refuse_a_bad_setting_naming_it(
+    example: str, variable: str, value: str, expected: str
+) -> None:
+    done = run(example, RK_URL="http://127.0.0.1:9", **{variable: value})
+    assert done.returncode == 1
+    assert expected in done.stderr
+
+
+def test_verl_reward_with_a_fallback_logs_the_metrics_named(evaluator: str) -> None:
+    done = run(
+        "verl/reward.py",
+        RK_URL=evaluator,
+        RK_API_KEY=KEY,
+        RK_ON_ERROR="-1",
+        RK_METRIC_NAMES="answer_found",
+    )
+    assert done.returncode == 0, done.stderr
+    one = done.stdout.strip().splitlines()[0]
+    assert one == "{'score': 1.0, 'answer_found': 1.0, 'reward_kit_failed': 0.0}"

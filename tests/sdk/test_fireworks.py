@@ -397,3 +397,28 @@ def test_shim_waits_at_least_what_the_evaluator_asks(
     assert result["is_score_valid"] is False
     assert waits == [7.0]  # a floor under the 0.5 s backoff, as reward-kit's SDK
     assert raw.connections == 2
+
+
+def test_shim_backoff_is_jittered_with_retry_after_as_its_floor(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("RK_API_KEY", KEY)
+    busy = (
+        b"HTTP/1.1 429 Too Many Requests\r\ncontent-type: application/json\r\n"
+        b"retry-after: 1\r\ncontent-length: 48\r\nconnection: close\r\n\r\n"
+        b'{"error":{"code":"overloaded","message":"busy"}}'
+    )
+    with RawServer(busy) as raw:
+        shim = write_shim(tmp_path, raw.url, "echo")
+        waits: list[float] = []
+        monkeypatch.setattr(shim.time, "sleep", waits.append)
+        runs = [shim.evaluate([{"role": "assistant", "content": "4"}]) for _ in range(20)]
+    assert all(run["is_score_valid"] is False and "429" in run["reason"] for run in runs)
+    assert raw.connections == 20 * shim.ATTEMPTS
+    # Between half and all of 0.5 s, 1 s, 2 s... each, and never below the server's 1 s.
+    ceilings = [min(8.0, 0.5 * 2**attempt) for attempt in range(shim.ATTEMPTS - 1)]
+    for run in range(20):
+        delays = waits[run * len(ceilings) : (run + 1) * len(ceilings)]
+        for delay, ceiling in zip(delays, ceilings, strict=True):
+            assert max(1.0, ceiling / 2) <= delay <= max(1.0, ceiling)
+    assert len(set(waits)) > 10  # jittered: samples that failed together retry apart

@@ -9,8 +9,8 @@ import httpx
 import pytest
 
 from reward_kit import EvaluatorUnavailable, FunctionError, UnknownFunction
+from reward_kit._openrlhf import completion_of
 from reward_kit.sdk.verl import compute_score_fn
-from reward_kit.service._openrlhf import completion_of
 
 from ..conftest import LiveServer, free_port
 from .conftest import KEY, CountingTransport
@@ -108,7 +108,8 @@ def test_verl_pickles_after_use_when_built_from_a_client_with_a_transport(
     assert compute_score("src", "abc", "x")["score"] == pytest.approx(0.03)
     clone = pickle.loads(pickle.dumps(compute_score))  # verl ships it to Ray workers
     assert clone("src", "abcd", "x")["score"] == pytest.approx(0.04)
-    assert transport.paths == ["/evaluate/echo"]  # the copy uses the default transport
+    # The copy uses the default transport (/functions: the metric keys, looked up once).
+    assert transport.paths == ["/functions", "/evaluate/echo"]
     compute_score.close()
     clone.close()
 

@@ -238,13 +238,14 @@ def test_backoff_is_jittered_within_half_and_all_of_the_step() -> None:
         assert len(set(delays)) > 150  # random, so clients failing together spread out
 
 
-def test_retry_after_replaces_the_backoff_up_to_max_retry_after() -> None:
+def test_a_long_retry_after_is_honoured_up_to_max_retry_after() -> None:
     config = ClientConfig(url="http://h", max_retry_after=30.0)
-    assert config.retry_delay(0, retryable(retry_after=12.5)) == 12.5
-    assert config.retry_delay(0, retryable(retry_after=30.0)) == 30.0
+    # The floor, plus up to half the first backoff step (0.25 s) of jitter.
+    assert 12.5 <= config.retry_delay(0, retryable(retry_after=12.5)) <= 12.75
+    assert config.retry_delay(0, retryable(retry_after=30.0), uniform=min) == 30.0
     assert config.retry_delay(0, retryable(retry_after=31.0)) is None  # "not soon": give up
     patient = ClientConfig(url="http://h", max_retry_after=120.0)
-    assert patient.retry_delay(0, retryable(retry_after=90.0)) == 90.0
+    assert patient.retry_delay(0, retryable(retry_after=90.0), uniform=min) == 90.0
 
 
 def test_no_retry_when_not_retryable_or_out_of_attempts() -> None:
@@ -287,3 +288,57 @@ def test_504_is_retried_only_when_it_is_not_the_rewards_own_timeout(
     with pytest.raises((EvaluatorUnavailable, EvaluationTimeout)):
         client(handler, max_retries=2).evaluate(CONVERSATION)
     assert len(seen) == attempts
+
+
+# -- Retry-After is a floor under the backoff, not a replacement -----------------------------
+
+
+def documented_waits(config: ClientConfig, retry_after: float) -> list[tuple[float, float]]:
+    """The (shortest, longest) wait before each retry: the jittered backoff step, or, when the
+    server's Retry-After is longer, that plus up to half a step of jitter."""
+    steps = [
+        min(config.backoff_max, config.backoff_base * 2**attempt)
+        for attempt in range(config.max_retries)
+    ]
+    return [
+        (step / 2, step)
+        if retry_after <= step / 2
+        else (retry_after, max(step, retry_after + step / 2))
+        for step in steps
+    ]
+
+
+@pytest.mark.parametrize("mode", ["sync", "async"])
+def test_retry_after_1_on_every_answer_does_not_cut_the_backoff_short(
+    mode: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    handler, seen = scripted(error(429, "overloaded", {"Retry-After": "1"}))
+    config = ClientConfig(url="http://evaluator.test", transport=httpx.MockTransport(handler))
+    waits: list[float] = []
+
+    async def no_sleep(seconds: float) -> None:
+        waits.append(seconds)
+
+    if mode == "sync":
+        monkeypatch.setattr("reward_kit.sdk._client.time.sleep", waits.append)
+        with pytest.raises(Overloaded), EvaluatorClient.from_config(config) as sync_client:
+            sync_client.evaluate(CONVERSATION)
+    else:
+        monkeypatch.setattr("reward_kit.sdk._async_client.asyncio.sleep", no_sleep)
+
+        async def call() -> None:
+            async with AsyncEvaluatorClient.from_config(config) as async_client:
+                await async_client.evaluate(CONVERSATION)
+
+        with pytest.raises(Overloaded):
+            asyncio.run(call())
+    expected = documented_waits(config, retry_after=1.0)
+    assert len(seen) == config.max_retries + 1
+    assert len(waits) == len(expected) == 5
+    for wait, (shortest, longest) in zip(waits, expected, strict=True):
+        assert shortest <= wait <= longest
+    # docs/sdk.md: 7.75-15.5 s of backoff in all by default; 9-16.75 s with a Retry-After: 1
+    # floor (a fixed 1 s that replaced it would have been 5 s).
+    total = (sum(low for low, _ in expected), sum(high for _, high in expected))
+    assert total == (9.0, 16.75)
+    assert total[0] <= sum(waits) <= total[1]

@@ -268,3 +268,28 @@ def test_workers_have_a_memory_limit_by_default() -> None:
         assert response.status_code == 500, response.text
         assert f"memory limit of {limit} MiB" in response.json()["error"]["message"]
         assert _post(url, "hoards", mb=16).status_code == 200
+
+
+def test_the_cheap_thread_count_falls_back_to_the_listing() -> None:
+    """The count after each item is one fstat of /proc/self/task (issue 17); a reward that
+    closes or replaces that descriptor gets the listing instead, never a wrong count."""
+    import threading
+
+    from reward_kit.engine import _containment
+
+    counter = _containment._ThreadCounter()
+    assert counter() == _containment._thread_count()
+    release = threading.Event()
+    extra = threading.Thread(target=release.wait)
+    extra.start()
+    try:
+        assert counter() == _containment._thread_count()
+        null = os.open(os.devnull, os.O_RDONLY)
+        os.dup2(null, counter._fd)  # another file behind the same number
+        os.close(null)
+        assert counter() == _containment._thread_count()
+        os.close(counter._fd)
+        assert counter() == _containment._thread_count()
+    finally:
+        release.set()
+        extra.join()

@@ -173,8 +173,9 @@ def test_workers_are_replaced_and_none_leak(server: LiveServer) -> None:
 
 
 def test_in_flight_limit_answers_429_with_retry_after(live_server: type[LiveServer]) -> None:
+    # No queue: over the limit is refused at once (the queue is tested in test_admission.py).
     settings = ServeSettings(
-        targets=(str(FIXTURES / "cpu_rewards.py"),), workers=1, max_in_flight=1
+        targets=(str(FIXTURES / "cpu_rewards.py"),), workers=1, max_in_flight=1, max_queued=0
     )
     with live_server(create_app(settings=settings)) as live:
         slow = threading.Thread(
@@ -192,5 +193,5 @@ def test_in_flight_limit_answers_429_with_retry_after(live_server: type[LiveServ
         finally:
             slow.join()
     assert response.status_code == 429
-    assert response.headers["retry-after"] == "1"
+    assert response.headers["retry-after"] == "1"  # nothing has finished: nothing to go on
     assert response.json()["error"]["code"] == "overloaded"

@@ -123,7 +123,9 @@ def test_metrics_exposition_parses_and_buckets_are_le() -> None:
         metrics.count_request("POST", "/evaluate/{name}", 200, "good", seconds)
     metrics.observe_outcomes("good", [Outcome("ok", {}, None, 0.5), Outcome("error", None, {}, 1)])
     metrics.track_pool(2, lambda: 5)
-    metrics.track_in_flight(lambda: 1)
+    metrics.track_admission(lambda: 1, lambda: 7)
+    metrics.queue_wait.observe(0.3)
+    metrics.count_admission_refused("queue_full")
     families = {f.name: f for f in text_string_to_metric_families(metrics.render()[0].decode())}
     buckets = {
         s.labels["le"]: s.value
@@ -137,6 +139,15 @@ def test_metrics_exposition_parses_and_buckets_are_le() -> None:
     gauges = {name: families[name].samples[0].value for name in families if "pool" in name}
     assert gauges == {"rk_pool_workers": 2, "rk_pool_busy_tasks": 5, "rk_pool_queue_depth": 3}
     assert families["rk_in_flight_requests"].samples[0].value == 1
+    assert families["rk_queued_requests"].samples[0].value == 7
+    waits = {
+        s.labels["le"]: s.value
+        for s in families["rk_queue_wait_seconds"].samples
+        if s.name.endswith("_bucket")
+    }
+    assert (waits["0.25"], waits["0.5"], waits["+Inf"]) == (0, 1, 1)
+    refused = families["rk_admission_refused"].samples[0]
+    assert (refused.labels, refused.value) == ({"reason": "queue_full"}, 1)
 
 
 def forged_record() -> logging.LogRecord:

@@ -1,4 +1,5 @@
-"""What a deploy ships: a Docker build context or an AWS Lambda zip, built from reward files.
+"""What a deploy ships: a Docker build context (and Kubernetes manifests for it) or an AWS
+Lambda zip, built from reward files.
 
 Both carry the user's code (``_sources``), a wheel of the running reward-kit (``_wheel``),
 warnings for files that look like secrets (``_secret_scan``), and bubblewrap when a target
@@ -18,6 +19,7 @@ if TYPE_CHECKING:
     from ._build import Build, build_artifacts, prebuilt_artifacts, report_artifacts
     from ._docker_context import build_docker_context, image_tag, pip_platform
     from ._dockerfile import API_KEYS_SECRET, auth_environment
+    from ._kubernetes import build_kubernetes
     from ._lambda_zip import UNZIPPED_LIMIT, ZIPPED_LIMIT, build_lambda_zip
 
 __all__ = [
@@ -28,6 +30,7 @@ __all__ = [
     "auth_environment",
     "build_artifacts",
     "build_docker_context",
+    "build_kubernetes",
     "build_lambda_zip",
     "image_tag",
     "pip_platform",
@@ -47,6 +50,7 @@ __getattr__ = lazy_exports(
         "pip_platform": "._docker_context",
         "API_KEYS_SECRET": "._dockerfile",
         "auth_environment": "._dockerfile",
+        "build_kubernetes": "._kubernetes",
         "UNZIPPED_LIMIT": "._lambda_zip",
         "ZIPPED_LIMIT": "._lambda_zip",
         "build_lambda_zip": "._lambda_zip",

@@ -1,7 +1,7 @@
 """The build step: make the kind of artifact a target deploys, or reuse what ``rk build`` made.
 
 >>> sorted(kind.value for kind in BUILDERS)
-['docker', 'lambda-zip']
+['docker', 'kubernetes', 'lambda-zip']
 """
 
 from __future__ import annotations
@@ -15,6 +15,7 @@ from .._names import ArtifactKind
 from .._options import BuildOptions
 from .._spec import Artifacts, DeploySpec, Reporter
 from ._docker_context import build_docker_context
+from ._kubernetes import build_kubernetes
 from ._lambda_zip import build_lambda_zip
 
 __all__ = ["BUILDERS", "Build", "build_artifacts", "prebuilt_artifacts", "report_artifacts"]
@@ -39,9 +40,14 @@ def _lambda_zip(spec: DeploySpec, out: Path, options: BuildOptions) -> Artifacts
     return build_lambda_zip(spec, out, architecture=options.architecture, include=options.include)
 
 
+def _kubernetes(spec: DeploySpec, out: Path, options: BuildOptions) -> Artifacts:
+    return build_kubernetes(spec, out, options)
+
+
 BUILDERS: dict[ArtifactKind, Callable[[DeploySpec, Path, BuildOptions], Artifacts]] = {
     ArtifactKind.DOCKER: _docker,
     ArtifactKind.LAMBDA_ZIP: _lambda_zip,
+    ArtifactKind.KUBERNETES: _kubernetes,
 }
 
 
@@ -62,6 +68,15 @@ def report_artifacts(artifacts: Artifacts, kind: ArtifactKind, reporter: Reporte
         reporter.step(f"your code in the artifact: {', '.join(artifacts.files)}")
     for finding in artifacts.secret_warnings:
         reporter.step(f"WARNING: {finding}; choose the files with --include")
+    if artifacts.sandbox and kind is ArtifactKind.KUBERNETES:
+        reporter.step(
+            "WARNING: a target uses the code rewards' sandbox (bubblewrap), which the "
+            "restricted Pod Security profile of these manifests does not allow (user namespaces, "
+            "an unmasked /proc, no seccomp filter): those rewards will answer "
+            "sandbox_unavailable. To run them, apply kubernetes-sandbox-patch.yaml in a "
+            "namespace whose Pod Security level is privileged (docs/deploy.md, 'Code rewards "
+            "on Kubernetes'), or serve them from another evaluator"
+        )
     if artifacts.sandbox and not kind.runs_sandbox:
         reporter.step(
             "WARNING: a target uses the code rewards' sandbox, which cannot run on AWS Lambda "

@@ -13,6 +13,7 @@ import shutil
 import subprocess
 import sys
 from collections.abc import Sequence
+from importlib import metadata
 from pathlib import Path
 
 from ..._errors import ConfigurationError
@@ -27,15 +28,17 @@ from ._sources import gather_requirements, stage_sources
 from ._wheel import build_self_wheel, package_files, write_deterministic_zip
 
 __all__ = [
+    "EXTRA",
     "HANDLER",
-    "MANGUM_REQUIREMENT",
     "ZIPPED_LIMIT",
     "UNZIPPED_LIMIT",
     "build_lambda_zip",
 ]
 
 HANDLER = "rk_lambda.handler"
-MANGUM_REQUIREMENT = "mangum>=0.19,<1"
+# What the bundle installs of reward-kit: the app and Mangum (pyproject's lambda-runtime extra),
+# not the server extra: no uvicorn, uvloop, rich or pygments, none of which runs behind Mangum.
+EXTRA = "lambda-runtime"
 # AWS Lambda quotas (moto has no get_account_settings, so they are constants): direct upload
 # of a zip up to 50 MB, and 250 MB unzipped including layers.
 ZIPPED_LIMIT = 50 * 1024 * 1024
@@ -67,8 +70,8 @@ def build_lambda_zip(
         shutil.rmtree(stage)
     stage.mkdir(parents=True)
     wheel = build_self_wheel(out / "wheels")
-    _pip_install(stage, [f"{wheel}[server]", MANGUM_REQUIREMENT, *requirements], architecture,
-                 python_version)  # fmt: skip
+    _check_extra()
+    _pip_install(stage, [f"{wheel}[{EXTRA}]", *requirements], architecture, python_version)
     _drop_machine_specific(stage)
     staged = stage_sources(spec, stage, include=include)
     (stage / "rk_lambda.py").write_text(_handler_module(spec, staged.targets))
@@ -93,6 +96,17 @@ def build_lambda_zip(
         # Lambda has no bubblewrap and allows no user namespaces: code rewards cannot run.
         sandbox=uses_sandbox(functions),
     )
+
+
+def _check_extra() -> None:
+    """The wheel carries the installed metadata; pip would skip an extra it does not list and
+    build a bundle without FastAPI."""
+    extras = metadata.distribution("reward-kit").metadata.get_all("Provides-Extra") or []
+    if EXTRA not in extras:
+        raise ConfigurationError(
+            f"the installed reward-kit metadata has no {EXTRA!r} extra (it predates this code): "
+            "reinstall it (`pip install -e .`) before building"
+        )
 
 
 def _handler_module(spec: DeploySpec, targets: Sequence[str]) -> str:

@@ -12,6 +12,7 @@ with boto3, which the Lambda Python runtime provides.
 from __future__ import annotations
 
 import asyncio
+import gc
 import importlib
 import os
 from collections.abc import Mapping, Sequence
@@ -91,4 +92,7 @@ def make_handler(
     loop = asyncio.new_event_loop()
     asyncio.set_event_loop(loop)
     loop.run_until_complete(app.state.service.engine.start())
+    # What the init phase built lives as long as the instance: the collector need not scan it
+    # again on every full collection (as rk serve does, service/_server.py).
+    gc.freeze()
     return Mangum(app, lifespan="off")

@@ -7,12 +7,14 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from typing import Annotated, ClassVar, Literal
 
 from pydantic import AfterValidator, BeforeValidator, Field, ValidationInfo, model_validator
 
-from ..._options import ContainerOptions, Expect, Strings
+from ..._options import ContainerOptions, Expect, Given, Strings
 from ._identity import check_account
+from ._project import WHERE, default_project
 
 __all__ = ["INGRESS", "CloudRunOptions"]
 
@@ -64,11 +66,19 @@ Instances = Annotated[int, Field(ge=0, le=1000)]
 class CloudRunOptions(ContainerOptions):
     """gcp-cloud-run options; ``project`` is required, everything else has a default.
 
+    Resolved options find the project as Google's client libraries do when no flag or
+    reward-kit.toml gives it: ``$GOOGLE_CLOUD_PROJECT``, ``$GCLOUD_PROJECT``, the project of
+    the ``$GOOGLE_APPLICATION_CREDENTIALS`` key file, ``$CLOUDSDK_CORE_PROJECT`` or gcloud's
+    default project, then the rest of Application Default Credentials.
     ``service_account`` (the runtime identity) defaults to ``rk-NAME@PROJECT``, made with no
     roles; ``build_service_account`` is who Cloud Build runs as (default: the project's).
     """
 
     target: ClassVar[str] = "gcp-cloud-run"
+    environment: ClassVar[Mapping[str, tuple[str, ...]]] = {
+        "project": ("GOOGLE_CLOUD_PROJECT", "GCLOUD_PROJECT")
+    }
+    discovered: ClassVar[Mapping[str, str]] = {"project": WHERE}
 
     project: Annotated[str, AfterValidator(_project)]
     region: Annotated[str, AfterValidator(_region)] = "us-central1"
@@ -86,6 +96,10 @@ class CloudRunOptions(ContainerOptions):
     image: str | None = None
     source_bucket: str | None = None
     rotate_key: bool = False
+
+    @classmethod
+    def discover(cls, key: str, environ: Mapping[str, str]) -> Given | None:
+        return default_project(environ) if key == "project" else None
 
     @model_validator(mode="after")
     def _scaling(self) -> CloudRunOptions:
