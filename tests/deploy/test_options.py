@@ -206,7 +206,8 @@ def test_required_and_pattern_checked_options(monkeypatch: pytest.MonkeyPatch) -
     assert error_of(lambda: resolve_deploy("gcp-cloud-run")).startswith(
         "gcp-cloud-run needs a project: pass --project, set project under "
         "[deploy.gcp-cloud-run] in reward-kit.toml, set $GOOGLE_CLOUD_PROJECT or "
-        "$CLOUDSDK_CORE_PROJECT, or set gcloud's default project"
+        "$GCLOUD_PROJECT, or use a $GOOGLE_APPLICATION_CREDENTIALS key file that names one, "
+        "set $CLOUDSDK_CORE_PROJECT or gcloud's default project"
     )
     assert "'Bad_Project' is not a Google Cloud project ID (from --project)" in error_of(
         lambda: resolve_deploy("gcp-cloud-run", flags={"project": "Bad_Project"})
