@@ -4,6 +4,7 @@ metric keys every sample carries."""
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import math
 import threading
@@ -40,6 +41,20 @@ class _Owned:
         self.client.close()
 
 
+class _Borrowed(httpx.BaseTransport):
+    """The caller's own transport, shared by the threads' clients and never closed by them:
+    a thread ending must not close the connections other threads (and the caller) still use."""
+
+    def __init__(self, transport: httpx.BaseTransport) -> None:
+        self.transport = transport
+
+    def handle_request(self, request: httpx.Request) -> httpx.Response:
+        return self.transport.handle_request(request)
+
+    def close(self) -> None:
+        """Left to the caller, who opened it."""
+
+
 class RemoteAdapter:
     """A picklable trainer reward function on a remote evaluator (trainers ship reward
     functions to Ray workers); each thread opens its own connection on first use, because one
@@ -48,7 +63,8 @@ class RemoteAdapter:
 
     Built from an :class:`EvaluatorClient` (or a ``ClientConfig``), it takes the client's
     settings, and passing ``auth``, ``timeout`` or ``max_retries`` as well is a TypeError; a
-    custom ``transport`` is not carried to other processes (they use httpx's default one).
+    custom ``transport`` is shared by the threads and left open (its owner closes it), and is
+    not carried to other processes (they use httpx's default one).
     ``on_error`` is "raise" or the (finite) number a failed sample is scored instead.
 
     Every sample carries the same metric keys, in every process: ``metrics`` when given. With
@@ -92,6 +108,8 @@ class RemoteAdapter:
                     "which carries its own; set them on the client, or pass a URL"
                 )
             self.config = url
+            if url.transport is not None and not isinstance(url.transport, _Borrowed):
+                self.config = dataclasses.replace(url, transport=_Borrowed(url.transport))
         else:
             self.config = build_config(url, auth=auth, timeout=timeout, max_retries=max_retries)
         self.function = function

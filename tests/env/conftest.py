@@ -46,7 +46,11 @@ def session_processes(server: LiveServer) -> list[int]:
     found, todo = [], [forkserver]
     while todo:
         pid = todo.pop()
-        for task in os.listdir(f"/proc/{pid}/task") if os.path.exists(f"/proc/{pid}") else ():
+        try:
+            tasks = os.listdir(f"/proc/{pid}/task")
+        except OSError:  # it exited meanwhile (a session ending as the test looks)
+            continue
+        for task in tasks:
             try:
                 with open(f"/proc/{pid}/task/{task}/children") as file:
                     children = [int(c) for c in file.read().split()]

@@ -134,9 +134,11 @@ def _descendants(pid: int) -> set[int]:
     found, todo = set(), [pid]
     while todo:
         current = todo.pop()
-        for task in (
-            os.listdir(f"/proc/{current}/task") if os.path.exists(f"/proc/{current}") else ()
-        ):
+        try:
+            tasks = os.listdir(f"/proc/{current}/task")
+        except OSError:  # it exited meanwhile
+            continue
+        for task in tasks:
             with contextlib.suppress(OSError), open(f"/proc/{current}/task/{task}/children") as f:
                 children = {int(c) for c in f.read().split()}
                 found |= children

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -28,6 +29,24 @@ def server() -> Iterator[LiveServer]:
     """One evaluator per test module: starting uvicorn per test would dominate the run time."""
     with make_server() as live:
         yield live
+
+
+@pytest.fixture(autouse=True)
+def close_transports(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """Closes every sync httpx transport a test opened. Adapters leave a caller's transport
+    open (its owner closes it), and here the test is that owner: an unclosed one would warn
+    whenever the garbage collector happened to reach it, in some later test."""
+    opened: list[httpx.HTTPTransport] = []
+    original = httpx.HTTPTransport.__init__
+
+    def tracked(self: httpx.HTTPTransport, *args: Any, **kwargs: Any) -> None:
+        original(self, *args, **kwargs)
+        opened.append(self)
+
+    monkeypatch.setattr(httpx.HTTPTransport, "__init__", tracked)
+    yield
+    for transport in opened:
+        transport.close()
 
 
 @pytest.fixture
