@@ -439,3 +439,24 @@ def test_each_thread_has_its_own_client_closed_with_the_thread() -> None:
     assert copy._get_client() is not score._get_client()
     score.close()
     copy.close()
+
+
+def test_a_callers_transport_is_left_open_for_its_owner(verl_server: LiveServer) -> None:
+    class Closing(CountingTransport):
+        closed = 0
+
+        def close(self) -> None:
+            self.closed += 1
+            super().close()
+
+    transport = Closing()
+    client = EvaluatorClient(verl_server.url, auth=KEY, transport=transport)
+    score = compute_score_fn(client, function="judge")
+    worker = threading.Thread(target=lambda: score("a", "1", "1"))
+    worker.start()
+    worker.join()  # the thread's client is closed with the thread, not the shared transport
+    score("a", "1", "1")
+    score.close()
+    assert transport.closed == 0 and "/evaluate/judge" in transport.paths
+    client.close()
+    assert transport.closed == 1
