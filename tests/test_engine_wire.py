@@ -19,7 +19,19 @@ import pytest
 from reward_kit import EvaluateResult, MetricResult, StepOutput, reward_function
 from reward_kit._calling import result_bytes, result_json
 from reward_kit._errors import InvalidRequest
-from reward_kit.engine import Call, EncodedOutcome, Engine, Item, Outcome, _items, parse_item
+from reward_kit.engine import (
+    Call,
+    EncodedOutcome,
+    Engine,
+    Item,
+    Outcome,
+    RawItem,
+    _items,
+    check_kwargs,
+    failure,
+    parse_item,
+    reserved_kwargs,
+)
 
 from .conftest import FIXTURES
 
@@ -213,3 +225,65 @@ def test_run_encoded_answers_as_run_does() -> None:
     assert encoded[8].status == "ok"
     assert decoded[8] == plain[8]._replace(duration_ms=decoded[8].duration_ms)
     assert b'"n":1180591620717411303424' in (encoded[8].result or b"")
+
+
+def _validated_here(fn: Any, data: Any, where: str) -> Item | Outcome:
+    """What /batch_evaluate did before items were validated in the workers."""
+    try:
+        item, _ = parse_item(data, where)
+        check_kwargs(item, reserved_kwargs(fn), fn.name, where)
+    except InvalidRequest as error:
+        return failure("invalid", error.message, code=error.code)
+    return item
+
+
+def test_raw_items_validated_in_a_worker_get_what_the_server_would_give() -> None:
+    from reward_kit import load_functions
+
+    echo = load_functions([str(FIXTURES / "hostile.py")])["good"]
+    rng = random.Random(29)
+    data = [_random_item(rng) for _ in range(1500)]
+    data = [d for d in data if type(d) is dict and type(d.get("function")) in (str, type(None))]
+    data += [{"messages": MESSAGES[:2], "ground_truth": "4", "messages_": 1, "ground_truth_": 2}]
+    data += [{"messages": MESSAGES[:2], "kwargs": {"ground_truth": "5"}}]  # reserved: refused
+    here = [_validated_here(echo, d, f"items.{i}") for i, d in enumerate(data)]
+    raw = [Call(echo, RawItem(d, f"items.{i}"), 10.0) for i, d in enumerate(data)]
+
+    async def pooled() -> list[Outcome]:
+        async with Engine(functions={"good": echo}, workers=1) as engine:
+            return await engine.run(raw)
+
+    got = asyncio.run(pooled())
+    invalid = [i for i, h in enumerate(here) if isinstance(h, Outcome)]
+    assert [i for i, o in enumerate(got) if o.status == "invalid"] == invalid
+    assert [got[i] for i in invalid] == [here[i] for i in invalid]  # the same message, code
+    assert all(got[i].status == "ok" for i in range(len(data)) if i not in invalid)
+    # Not vacuous: many of each, and a reserved keyword refused in the worker.
+    assert len(invalid) > 100
+    assert len(data) - len(invalid) > 50
+    assert "'ground_truth' cannot be a keyword argument" in str(got[-1].error)
+
+
+def test_a_chunk_that_cannot_be_sent_as_json_is_validated_here() -> None:
+    from reward_kit import load_functions
+
+    echo = load_functions([str(FIXTURES / "hostile.py")])["good"]
+    messages = [{"role": "user", "content": "2+2?"}, {"role": "assistant", "content": "4"}]
+    rows = [
+        {"messages": messages, "ground_truth": "4", "big": 2**70},  # orjson cannot write it
+        {"messages": messages, "ground_truth": "4", "deep": _deep(120)},
+        {"messages": "not a list"},
+    ]
+    calls = [Call(echo, RawItem(row, f"items.{i}"), 10.0) for i, row in enumerate(rows)]
+
+    async def pooled() -> list[Outcome]:
+        async with Engine(functions={"good": echo}, workers=1) as engine:
+            return await engine.run(calls)
+
+    big, deep, bad = asyncio.run(pooled())
+    assert big.status == "ok"
+    assert big.result is not None
+    assert big.result["score"] == 1.0
+    assert (deep.status, bad.status) == ("invalid", "invalid")
+    assert "items.1.deep" in str(deep.error)
+    assert "items.2.messages" in str(bad.error)

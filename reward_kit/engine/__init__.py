@@ -32,6 +32,7 @@ from ._outcome import (
     evaluate_item,
     failure,
 )
+from ._raw import RawItem
 from ._threads import DaemonThreads
 
 __all__ = [
@@ -43,6 +44,7 @@ __all__ = [
     "Item",
     "MAX_JSON_DEPTH",
     "Outcome",
+    "RawItem",
     "Status",
     "aevaluate_item",
     "check_kwargs",

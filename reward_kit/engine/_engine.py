@@ -32,6 +32,7 @@ from ._outcome import (
     evaluate_item,
     failure,
 )
+from ._raw import RawItem, validated
 from ._threads import DaemonThreads
 
 if TYPE_CHECKING:
@@ -46,10 +47,11 @@ _T = TypeVar("_T")
 
 
 class Call(NamedTuple):
-    """One item to evaluate with one function, under ``timeout`` seconds."""
+    """One item to evaluate with one function, under ``timeout`` seconds. A :class:`RawItem`
+    is validated where it runs (see _raw.py); an invalid one gets an ``invalid`` outcome."""
 
     function: RewardFunction[Any]
-    item: Item
+    item: Item | RawItem
     timeout: float
 
 
@@ -225,22 +227,25 @@ class Engine:
 
         async def run_group(indices: list[int]) -> None:
             fn = calls[indices[0]].function
-            items = [calls[i].item for i in indices]
-            timeouts = [calls[i].timeout for i in indices]
-            if fn.mode == "batch":
-                deliver(indices, await self._run_batch_mode(fn, items, max(timeouts)))
-            elif self._process is not None and self.where(fn) == "process":
+            if self._process is not None and self.where(fn) == "process" and fn.mode != "batch":
                 # One call, which chunks the items itself, delivering each chunk as it finishes
                 # so progress shows while a big batch runs. (Chunking here as well cut 1,000
-                # items into 64 tasks instead of 8.)
+                # items into 64 tasks instead of 8.) The workers validate raw items.
                 await self._process.run_items(
                     fn.name,
-                    items,
-                    timeouts,
+                    [calls[i].item for i in indices],
+                    [calls[i].timeout for i in indices],
                     on_outcomes=lambda done, outcomes: deliver(
                         [indices[i] for i in done], outcomes
                     ),
                 )
+                return
+            indices, items = _validated(fn, indices, calls, keep)
+            timeouts = [calls[i].timeout for i in indices]
+            if not items:
+                return
+            if fn.mode == "batch":
+                deliver(indices, await self._run_batch_mode(fn, items, max(timeouts)))
             elif self.where(fn) == "inline" and not fn.is_async:
                 # Nothing to wait for: a plain loop, not a task per item.
                 deliver(indices, [evaluate_item(fn, item) for item in items])
@@ -257,7 +262,10 @@ class Engine:
         if self._process is not None and self.where(fn) == "process":
             (outcome,) = await self._process.run_items(fn.name, [call.item], [call.timeout])
             return outcome
-        return await self._run_one(fn, call.item, call.timeout)
+        item = validated(call.item, fn)
+        if isinstance(item, Outcome):
+            return item
+        return await self._run_one(fn, item, call.timeout)
 
     async def _run_one(self, fn: RewardFunction[Any], item: Item, timeout: float) -> Outcome:
         if fn.is_async and self.where(fn) == "thread":
@@ -302,6 +310,26 @@ class Engine:
                     fn.name,
                 )
         return outcome
+
+
+def _validated(
+    fn: RewardFunction[Any],
+    indices: list[int],
+    calls: Sequence[Call],
+    keep: Callable[[int, Outcome | EncodedOutcome], None],
+) -> tuple[list[int], list[Item]]:
+    """The valid items among ``indices`` (validating raw ones here), handing each invalid
+    one's outcome to ``keep``."""
+    valid: list[int] = []
+    items: list[Item] = []
+    for index in indices:
+        item = validated(calls[index].item, fn)
+        if isinstance(item, Outcome):
+            keep(index, item)
+        else:
+            valid.append(index)
+            items.append(item)
+    return valid, items
 
 
 # A loop thread that has not run a callback for this long after a timeout is abandoned.

@@ -15,14 +15,13 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import math
 import multiprocessing
 import pickle
 import signal
 import sys
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from concurrent.futures import Future, InvalidStateError
 from concurrent.futures import TimeoutError as FutureTimeout
 from concurrent.futures.process import BrokenProcessPool
@@ -32,11 +31,13 @@ from .._errors import ConfigurationError
 from .._extras import require
 from .._function import RewardFunction
 from . import _worker
+from ._chunking import ChunkSizer
 from ._containment import RETIRE_EXIT_CODE, without_variables
 from ._draining import drain_before_expiring
 from ._encoded import EncodedOutcome, ItemFields, WireOutcome, encode, from_wire
 from ._orphans import NEWBORN_SECONDS, sweep_orphans
 from ._outcome import Item, Outcome, describe_exception, failure
+from ._raw import RawItem, encode_chunk, validated
 from ._worker import WorkerOptions
 
 __all__ = ["OnOutcomes", "ProcessExecutor"]
@@ -52,9 +53,6 @@ HARD_GRACE = 1.0
 # A worker stops taking items from its chunk after this long and hands the rest back, so a
 # chunk of slow items never nears its hard deadline.
 MAX_CHUNK_SECONDS = 0.5
-MAX_CHUNK_ITEMS = 256
-MIN_CHUNK_ITEMS = 64
-CHUNKS_PER_WORKER = 4
 _BROKEN_RETRIES = 2
 # The watchdog's margin past a task's hard deadline (counted from when the task was seen
 # running) before it gives up on pebble killing the worker: the item is then a timeout and the
@@ -116,6 +114,8 @@ class ProcessExecutor:
                 "isolation='thread'"
             )
         self.workers = workers
+        self.functions = {fn.name: fn for fn in functions}
+        self._chunks = ChunkSizer(workers=workers)
         self._sources = [(fn.name, fn.source or "") for fn in functions]
         self._options = options or WorkerOptions()
         self._pool: Any = None
@@ -213,22 +213,16 @@ class ProcessExecutor:
 
     # -- evaluation ----------------------------------------------------------------------------
 
-    def chunk_size(self, count: int) -> int:
-        """Items per chunk: about CHUNKS_PER_WORKER chunks per worker, fewer when they would
-        hold under MIN_CHUNK_ITEMS (a chunk's round trip costs as much as ~20 trivial items),
-        always a multiple of the workers so none is left with more chunks than the others."""
-        per_worker = min(CHUNKS_PER_WORKER, max(1, count // (self.workers * MIN_CHUNK_ITEMS)))
-        return max(1, min(MAX_CHUNK_ITEMS, math.ceil(count / (self.workers * per_worker))))
-
     async def run_items(
         self,
         name: str,
-        items: list[Item],
+        items: Sequence[Item | RawItem],
         timeouts: list[float],
         *,
         on_outcomes: OnOutcomes | None = None,
     ) -> list[EncodedOutcome]:
         """Evaluate pointwise items in chunks; results come back in input order, as JSON.
+        Raw items are validated in the workers (see _raw.py).
 
         ``on_outcomes(indices, outcomes)``, if given, hears of each item once, as soon as its
         chunk (or the part of it a worker finished) is back."""
@@ -237,12 +231,14 @@ class ProcessExecutor:
         def record(indices: list[int], outcomes: list[EncodedOutcome]) -> None:
             for index, outcome in zip(indices, outcomes, strict=True):
                 results[index] = outcome
+            self._chunks.observe(name, outcomes)
             if on_outcomes is not None:
                 on_outcomes(indices, outcomes)
 
-        size = self.chunk_size(len(items))
+        size = self._chunks.size(name, len(items))
         chunks = [list(range(i, min(i + size, len(items)))) for i in range(0, len(items), size)]
-        await asyncio.gather(*(self._run_chunk(name, c, items, timeouts, record) for c in chunks))
+        mine = list(items)  # raw items validated here are replaced by their Item
+        await asyncio.gather(*(self._run_chunk(name, c, mine, timeouts, record) for c in chunks))
         lost = [i for i, r in enumerate(results) if r is None]
         if lost:
             record(lost, [encode(failure("crashed", "lost"))] * len(lost))
@@ -252,17 +248,22 @@ class ProcessExecutor:
         self,
         name: str,
         indices: list[int],
-        items: list[Item],
+        items: list[Item | RawItem],
         timeouts: list[float],
         record: OnOutcomes,
     ) -> None:
         pending = indices
         while pending:
+            fields: bytes | list[ItemFields] | None = encode_chunk([items[i] for i in pending])
+            if fields is None:  # not raw JSON for the worker to validate: validated here
+                pending = self._validate_here(name, pending, items, record)
+                if not pending:
+                    return
+                # Plain tuples: pickling a NamedTuple calls back into Python for each one.
+                fields = [tuple(cast("Item", items[i])) for i in pending]
             chunk_timeouts = [timeouts[i] for i in pending]
             budget = min(MAX_CHUNK_SECONDS, min(chunk_timeouts))
             hard = budget + max(chunk_timeouts) + HARD_GRACE
-            # Plain tuples: pickling a NamedTuple calls back into Python for each one.
-            fields: list[ItemFields] = [tuple(items[i]) for i in pending]
             args = (name, fields, chunk_timeouts, budget)
             report = await self._call(_worker.run_chunk, args, hard)
             if isinstance(report, list):
@@ -279,6 +280,22 @@ class ProcessExecutor:
             else:
                 record(pending, [encode(report)])
             return
+
+    def _validate_here(
+        self, name: str, pending: list[int], items: list[Item | RawItem], record: OnOutcomes
+    ) -> list[int]:
+        """Validate the raw items among ``pending`` in this process (in place, in ``items``),
+        recording the invalid ones; returns the rest."""
+        fn = self.functions[name]
+        valid: list[int] = []
+        for index in pending:
+            checked = validated(items[index], fn)
+            if isinstance(checked, Outcome):
+                record([index], [encode(checked)])
+            else:
+                items[index] = checked
+                valid.append(index)
+        return valid
 
     async def run_group(self, name: str, items: list[Item], timeout: float) -> list[EncodedOutcome]:
         """One call of a batch-mode function in a worker."""

@@ -35,6 +35,7 @@ from ._encoded import ItemFields, WireOutcome, evaluate_encoded, to_wire
 from ._outcome import DeadlineSignal, Item, Outcome, evaluate_group, failure
 from ._output import OUTPUT_LIMIT
 from ._process_cap import limit_processes
+from ._raw import decode_chunk
 
 try:
     # CPython's C module under ``signal``: its getsignal returns the handler as it is, where
@@ -191,20 +192,24 @@ def _memory_message() -> str:
 
 
 def run_chunk(
-    name: str, items: list[ItemFields], timeouts: list[float], budget: float
+    name: str, items: list[ItemFields] | bytes, timeouts: list[float], budget: float
 ) -> ChunkReport:
-    """Evaluate items (each an :class:`Item` as a plain tuple) in order; stop early after a
-    timeout or once ``budget`` seconds passed, so the chunk never runs long enough to meet the
-    parent's hard deadline."""
+    """Evaluate items (each an :class:`Item` as a plain tuple, or all of them as JSON still to
+    validate, see _raw.py) in order; stop early after a timeout or once ``budget`` seconds
+    passed, so the chunk never runs long enough to meet the parent's hard deadline."""
     fn = _lookup(name)
     if isinstance(fn, str):
-        return [to_wire(failure("error", fn))] * len(items)
-    outcomes: ChunkReport = []
+        return [to_wire(failure("error", fn))] * len(timeouts)
     chunk_start = time.monotonic()
+    todo = decode_chunk(items, fn) if isinstance(items, bytes) else items
+    outcomes: ChunkReport = []
     # Looked up once per chunk, not per item: this loop is most of a trivial item's overhead.
     containment = _containment
     on_main = threading.current_thread() is threading.main_thread()
-    for item, timeout in zip(items, timeouts, strict=True):
+    for item, timeout in zip(todo, timeouts, strict=True):
+        if isinstance(item, Outcome):  # it failed validation: nothing ran
+            outcomes.append(to_wire(item))
+            continue
         start = time.perf_counter()
         if containment is not None:
             containment.begin()

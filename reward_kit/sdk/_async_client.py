@@ -138,7 +138,12 @@ class AsyncEvaluatorClient:
         """Score many items; one :class:`ItemResult` per item, in input order. Chunks go out
         at most ``max_concurrency`` per replica at a time (a few large requests beat many small
         ones); with several replicas each gets a shard."""
-        encoded = [_core.dumps(_core.make_item(**split_item(item))) for item in items]
+        return await self._batch_encoded(
+            [_core.dumps(_core.make_item(**split_item(item))) for item in items], function
+        )
+
+    async def _batch_encoded(self, encoded: list[bytes], function: str | None) -> list[ItemResult]:
+        """:meth:`batch_evaluate` of items already made and encoded (see the sync twin)."""
         plan = self._replicas.plan(encoded)
         gate = asyncio.Semaphore(self.config.max_concurrency * len(self._http))
 

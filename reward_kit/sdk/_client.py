@@ -174,7 +174,13 @@ class EvaluatorClient:
         """Score many items (``{"messages", "ground_truth", "tools", "kwargs"}`` dicts, as made
         by :func:`make_item`); one :class:`ItemResult` per item, in input order. With several
         replicas each gets a shard; ``max_concurrency`` requests per replica are in flight."""
-        encoded = [_core.dumps(_core.make_item(**split_item(item))) for item in items]
+        return self._batch_encoded(
+            [_core.dumps(_core.make_item(**split_item(item))) for item in items], function
+        )
+
+    def _batch_encoded(self, encoded: list[bytes], function: str | None) -> list[ItemResult]:
+        """:meth:`batch_evaluate` of items already made and encoded (the trainer adapters
+        encode each item once, to find the ones that cannot be sent)."""
         plan = self._replicas.plan(encoded)
         workers = min(self.config.max_concurrency * len(self._http), len(plan))
         if workers <= 1:

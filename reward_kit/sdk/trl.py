@@ -122,10 +122,7 @@ class _RemoteReward:
             for i, (prompt, completion) in enumerate(zip(prompts, completions, strict=True))
         ]
         batch = _Batch(items)
-        try:  # one encode of the whole batch; item by item only when something is not JSON
-            _core.dumps(items)
-        except (TypeError, ValueError):
-            batch.find_unencodable(self.ground_truth_column)
+        batch.find_unencodable(self.ground_truth_column)
         if batch.skipped and self.on_error == "raise":
             index, cause = next(iter(batch.skipped.items()))
             raise TypeError(f"completion {index}: {cause}")
@@ -227,6 +224,7 @@ class _Batch:
 
     def __init__(self, items: list[dict[str, Any]]) -> None:
         self.items = items
+        self.encoded: list[bytes] = []
         self.skipped: dict[int, str] = {}
 
     @classmethod
@@ -235,16 +233,13 @@ class _Batch:
         batch.skipped = dict.fromkeys(range(count), cause)
         return batch
 
-    @property
-    def to_send(self) -> list[dict[str, Any]]:
-        return [item for i, item in enumerate(self.items) if i not in self.skipped]
-
     def find_unencodable(self, ground_truth_column: str | None) -> None:
-        """Leave out each item that cannot be JSON-encoded, naming the field at fault: the
-        other items are still scored, and no field is silently dropped from one."""
+        """Encode each item once, for sending (:attr:`encoded`); leave out each one that
+        cannot be, naming the field at fault: the other items are still scored, and no field
+        is silently dropped from one."""
         for index, item in enumerate(self.items):
             try:
-                _core.dumps(item)
+                self.encoded.append(_core.dumps(item))
                 continue
             except (TypeError, ValueError) as error:
                 fallback = f"it is not JSON-serializable ({error})"
@@ -287,10 +282,9 @@ class AsyncTRLReward(_RemoteReward):
         self._check_call(prompts, completions, kwargs)
         try:
             batch = self._prepare(prompts, completions, kwargs)
-            to_send = batch.to_send
             results = (
-                await self._client().batch_evaluate(to_send, function=self.function)
-                if to_send
+                await self._client()._batch_encoded(batch.encoded, self.function)
+                if batch.encoded
                 else []
             )
         except Exception as error:
@@ -326,9 +320,8 @@ class TRLReward(_RemoteReward):
         self._check_call(prompts, completions, kwargs)
         try:
             batch = self._prepare(prompts, completions, kwargs)
-            to_send = batch.to_send
             results = (
-                self._client().batch_evaluate(to_send, function=self.function) if to_send else []
+                self._client()._batch_encoded(batch.encoded, self.function) if batch.encoded else []
             )
         except Exception as error:
             return self._failed(error, _length(completions), kwargs)

@@ -17,7 +17,9 @@ from ..engine import (
     Call,
     EncodedOutcome,
     Engine,
+    Item,
     Outcome,
+    RawItem,
     check_kwargs,
     failure,
     parse_batch,
@@ -45,6 +47,17 @@ def error_response(error: RewardKitError) -> Response:
     response = Response(body, status_code=status)
     response.raw_headers = headers
     return response
+
+
+def _routed(data: Any, where: str) -> tuple[Item | RawItem, str | None]:
+    """The item, and the function it names: an object whose ``function`` is a name (or
+    absent) stays raw, for the engine to validate where it runs (in the worker processes, in
+    parallel, for a pooled function); anything else is validated now, for its error."""
+    if type(data) is dict:
+        name = data.get("function")
+        if name is None or type(name) is str:
+            return RawItem(data, where), name
+    return parse_item(data, where)
 
 
 class Service:
@@ -204,13 +217,15 @@ class Service:
             functions = self.functions
             timeouts: dict[str, float] = {}
             for index, raw in enumerate(raw_items):
+                where = f"items.{index}"
                 try:
-                    item, item_name = parse_item(raw, f"items.{index}")
+                    item, item_name = _routed(raw, where)
                     name = item_name or default
                     fn = functions.get(name) if name is not None else None
                     if fn is None:  # the only function, or the error naming those served
                         fn = pick_function(functions, name)
-                    check_kwargs(item, self.reserved[fn.name], fn.name, f"items.{index}")
+                    if isinstance(item, Item):
+                        check_kwargs(item, self.reserved[fn.name], fn.name, where)
                 except RequestRejected as error:
                     # One bad item is reported in its slot; it never fails the others.
                     outcomes[index] = failure("invalid", error.message, code=error.code)

@@ -1,0 +1,79 @@
+"""Items validated where they are evaluated.
+
+``/batch_evaluate`` hands the engine each item as the request holds it (a :class:`RawItem`).
+For a function in the process pool, a chunk of them crosses to a worker as the JSON it came
+in (``orjson`` writes 1,000 items in a tenth of the time pickle takes), and the worker
+validates each item itself, in parallel with the other workers, instead of the server's event
+loop validating every item before the first one can start. A bad item gets exactly the
+``invalid`` outcome the server would have given it (the same :func:`parse_item` and
+:func:`check_kwargs`, naming ``items.N``); everywhere else the engine validates raw items
+before running them.
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Sequence
+from typing import Any, NamedTuple
+
+import orjson
+
+from .._errors import RequestRejected
+from .._function import RewardFunction
+from ._encoded import ItemFields
+from ._items import check_kwargs, parse_item, reserved_kwargs
+from ._outcome import Item, Outcome, failure
+
+__all__ = ["RawItem", "decode_chunk", "encode_chunk", "validated"]
+
+
+class RawItem(NamedTuple):
+    """An item not validated yet: the JSON object as received, and where the request has it
+    (``items.3``), for the error's field path."""
+
+    data: dict[str, Any]
+    where: str
+
+
+def validated(item: Item | RawItem, fn: RewardFunction[Any]) -> Item | Outcome:
+    """``item`` ready to evaluate with ``fn``, or its ``invalid`` outcome."""
+    if not isinstance(item, RawItem):
+        return item
+    return _validate(item.data, item.where, fn)
+
+
+def encode_chunk(items: Sequence[Item | RawItem]) -> bytes | None:
+    """The chunk as JSON for a worker to validate, or None when it is not all raw items or
+    cannot be written as JSON (an integer past 64 bits): validated here instead."""
+    raw = [item for item in items if isinstance(item, RawItem)]
+    if len(raw) != len(items):
+        return None
+    try:
+        return orjson.dumps([[item.data, item.where] for item in raw])
+    except orjson.JSONEncodeError:
+        return None
+
+
+def decode_chunk(payload: bytes, fn: RewardFunction[Any]) -> list[ItemFields | Outcome]:
+    """In the worker: each item of an :func:`encode_chunk` payload, as the plain tuple
+    evaluation takes, or its ``invalid`` outcome."""
+    decoded: list[ItemFields | Outcome] = []
+    for data, where in orjson.loads(payload):
+        checked = _validate(data, where, fn)
+        decoded.append(checked if type(checked) is Outcome else tuple(checked))
+    return decoded
+
+
+def _validate(data: Any, where: str, fn: RewardFunction[Any]) -> Item | Outcome:
+    try:
+        item, _ = parse_item(data, where)
+        check_kwargs(item, _reserved(fn), fn.name, where)
+    except RequestRejected as error:
+        return failure("invalid", error.message, code=error.code)
+    return item
+
+
+@functools.lru_cache(maxsize=256)
+def _reserved(fn: RewardFunction[Any]) -> frozenset[str]:
+    # reserved_kwargs reads the signature: once per function, not once per item.
+    return reserved_kwargs(fn)
