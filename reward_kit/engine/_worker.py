@@ -149,6 +149,13 @@ class _Deadline:
             main_thread = threading.current_thread() is threading.main_thread()
         self._main = main_thread
 
+    def again(self, seconds: float) -> _Deadline:
+        """This deadline, ready for another call of ``seconds`` (one object per chunk)."""
+        self.seconds = seconds
+        self.armed = True
+        self.fired = False
+        return self
+
     def __enter__(self) -> _Deadline:
         global _current
         if self._main:
@@ -205,7 +212,7 @@ def run_chunk(
     outcomes: ChunkReport = []
     # Looked up once per chunk, not per item: this loop is most of a trivial item's overhead.
     containment = _containment
-    on_main = threading.current_thread() is threading.main_thread()
+    deadline = _Deadline(0.0, main_thread=threading.current_thread() is threading.main_thread())
     for item, timeout in zip(todo, timeouts, strict=True):
         if isinstance(item, Outcome):  # it failed validation: nothing ran
             outcomes.append(to_wire(item))
@@ -214,7 +221,7 @@ def run_chunk(
         if containment is not None:
             containment.begin()
         try:
-            with _Deadline(timeout, main_thread=on_main) as deadline:
+            with deadline.again(timeout):
                 outcome = evaluate_encoded(fn, item)
         except _SoftTimeout:
             outcome = to_wire(_timed_out(timeout, start))
