@@ -145,6 +145,11 @@ class AsyncEvaluatorClient:
     async def _batch_encoded(self, encoded: list[bytes], function: str | None) -> list[ItemResult]:
         """:meth:`batch_evaluate` of items already made and encoded (see the sync twin)."""
         plan = self._replicas.plan(encoded)
+        if len(plan) == 1:  # one request (a TRL step's batch): no tasks to schedule
+            replica, chunk = plan[0]
+            return _responses.assemble(
+                len(encoded), [await self._chunk(encoded, chunk, function, replica)]
+            )
         gate = asyncio.Semaphore(self.config.max_concurrency * len(self._http))
 
         async def run(replica: int, chunk: range) -> list[ItemResult]:
