@@ -23,19 +23,25 @@ import logging
 import os
 import signal
 import sys
-import threading
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
 from ._output import OutputCap
+from ._process_tree import (
+    ChildCheck,
+    ThreadCounter,
+    children,
+    descendants,
+    has_children,
+    kill_trees,
+    thread_count,
+)
 
 __all__ = [
     "RETIRE_EXIT_CODE",
     "Containment",
-    "descendants",
     "die_with_parent",
-    "kill_trees",
     "make_subreaper",
     "scrub_environment",
     "without_variables",
@@ -111,90 +117,6 @@ def _matching(patterns: Iterable[str]) -> list[str]:
     return [name for name in os.environ if any(fnmatch.fnmatchcase(name, p) for p in patterns)]
 
 
-def _children(pid: int) -> list[int]:
-    found: list[int] = []
-    try:
-        tasks = os.listdir(f"/proc/{pid}/task")
-    except OSError:
-        return found
-    for task in tasks:
-        try:
-            with open(f"/proc/{pid}/task/{task}/children", "rb") as file:
-                found.extend(int(part) for part in file.read().split())
-        except OSError:
-            continue
-    return found
-
-
-def descendants(pid: int, *, skip: frozenset[int] = frozenset()) -> list[int]:
-    """Every process below ``pid`` (children first), not descending into ``skip``."""
-    found: list[int] = []
-    stack = [child for child in _children(pid) if child not in skip]
-    while stack:
-        child = stack.pop()
-        found.append(child)
-        stack.extend(_children(child))
-    return found
-
-
-def kill_trees(roots: Iterable[int]) -> list[int]:
-    """SIGKILL each root and everything below it; returns the pids signalled."""
-    killed: list[int] = []
-    for root in roots:
-        for pid in [root, *descendants(root)]:
-            with contextlib.suppress(ProcessLookupError, PermissionError):
-                os.kill(pid, signal.SIGKILL)
-                killed.append(pid)
-    return killed
-
-
-def _has_children() -> bool:
-    try:  # WNOWAIT: look, do not reap
-        os.waitid(os.P_ALL, 0, os.WEXITED | os.WNOHANG | os.WNOWAIT)
-    except ChildProcessError:
-        return False
-    return True
-
-
-def _thread_count() -> int:
-    """This process's threads as the kernel counts them: C-library threads and
-    ``_thread.start_new_thread`` ones too, which ``threading`` does not see."""
-    try:
-        return len(os.listdir("/proc/self/task"))
-    except OSError:
-        return threading.active_count()
-
-
-class _ThreadCounter:
-    """:func:`_thread_count` for the price of one ``fstat`` (about 1 us, against 4 for the
-    listing, after every item): on Linux the link count of ``/proc/PID/task`` is the number of
-    threads plus 2. Checked against the listing when opened; if that does not hold, or the
-    descriptor is no longer that directory (a reward closed or replaced it), it lists."""
-
-    def __init__(self) -> None:
-        self._fd = -1
-        self._identity = (0, 0)
-        try:
-            fd = os.open("/proc/self/task", os.O_RDONLY | os.O_DIRECTORY)
-        except (OSError, AttributeError):  # no procfs; no O_DIRECTORY off POSIX
-            return
-        stat = os.fstat(fd)
-        if stat.st_nlink - 2 == _thread_count():
-            self._fd, self._identity = fd, (stat.st_dev, stat.st_ino)
-        else:
-            os.close(fd)
-
-    def __call__(self) -> int:
-        if self._fd >= 0:
-            try:
-                stat = os.fstat(self._fd)
-            except OSError:
-                return _thread_count()
-            if (stat.st_dev, stat.st_ino) == self._identity:
-                return stat.st_nlink - 2
-        return _thread_count()
-
-
 def _environ_data() -> dict[Any, Any]:
     """``os.environ``'s encoded store: what it holds, without decoding every entry."""
     data = getattr(os.environ, "_data", None)
@@ -228,7 +150,8 @@ class Containment:
         self._pid = os.getpid()
         self._resident: frozenset[int] = frozenset()
         self._threads = 0
-        self._thread_count = _thread_count
+        self._thread_count: Callable[[], int] = thread_count
+        self._has_children: Callable[[bool], bool] = lambda settled: has_children()
         self._cwd = ""
         self._environ: dict[Any, Any] = {}
         self._variables: dict[str, str] = {}
@@ -239,8 +162,10 @@ class Containment:
         """Record the worker's own state once setup ran: what is left alone later."""
         self.output.start()
         self._resident = frozenset(descendants(self._pid))
-        self._thread_count = _ThreadCounter()
+        self._thread_count = ThreadCounter()
         self._threads = self._thread_count()
+        # Settled: the main thread and the output forwarder, which never starts a process.
+        self._has_children = ChildCheck(threads=1 + self.output.forwarding)
         self._cwd = os.getcwd()
         self._environ = dict(_environ_data())
         self._variables = dict(os.environ)
@@ -252,21 +177,22 @@ class Containment:
     def end(self, *, ran_out_of_memory: bool = False) -> None:
         """Clean up after one item; decide whether the worker must be replaced."""
         self._served += 1
-        if _has_children():
+        threads = self._thread_count()
+        if self._has_children(threads == self._threads and self.output.forwarding):
             self._kill_strays()
         self._restore()
         if self.retire_reason is None:
-            self.retire_reason = self._reason_to_retire(ran_out_of_memory)
+            self.retire_reason = self._reason_to_retire(ran_out_of_memory, threads)
 
     def _kill_strays(self) -> None:
-        strays = [pid for pid in _children(self._pid) if pid not in self._resident]
+        strays = [pid for pid in children(self._pid) if pid not in self._resident]
         for _ in range(3):  # a stray forking while it is being killed leaves orphans behind
             if not strays:
                 break
             for pid in kill_trees(strays):
                 with contextlib.suppress(ChildProcessError):
                     os.waitpid(pid, 0)
-            strays = [pid for pid in _children(self._pid) if pid not in self._resident]
+            strays = [pid for pid in children(self._pid) if pid not in self._resident]
         for pid in strays:
             logger.error("worker %d: could not stop process %d a reward started", self._pid, pid)
 
@@ -283,12 +209,11 @@ class Containment:
         if sys.path != self._path:
             sys.path[:] = self._path
 
-    def _reason_to_retire(self, ran_out_of_memory: bool) -> str | None:
+    def _reason_to_retire(self, ran_out_of_memory: bool, threads: int) -> str | None:
         if ran_out_of_memory:
             return "it ran out of memory"
         if self.max_tasks is not None and self._served >= self.max_tasks:
             return f"it served {self._served} items (max tasks per worker)"
-        threads = self._thread_count()
         if threads > self._threads:
             return f"a reward left {threads - self._threads} thread(s) running"
         now = time.monotonic()

@@ -13,8 +13,8 @@ import logging
 import os
 import sys
 
-from ._containment import descendants, kill_trees
 from ._process_cap import remove_stale_cgroups
+from ._process_tree import descendants, kill_trees
 
 __all__ = ["NEWBORN_SECONDS", "sweep_orphans"]
 

@@ -33,6 +33,8 @@ class OutputCap:
         self._generation = 0
         self._target = -1
         self._started = False
+        # True while the forwarding thread runs (it ends when fds 1 and 2 are closed).
+        self.forwarding = False
 
     def start(self) -> None:
         if self._started or not hasattr(os, "pipe"):
@@ -46,6 +48,7 @@ class OutputCap:
         os.dup2(write, 1)
         os.dup2(write, 2)
         os.close(write)
+        self.forwarding = True
         threading.Thread(target=self._forward, args=(read,), name="rk-output", daemon=True).start()
 
     def new_item(self) -> None:
@@ -59,6 +62,12 @@ class OutputCap:
         self._generation += 1
 
     def _forward(self, read: int) -> None:
+        try:
+            self._forward_lines(read)
+        finally:
+            self.forwarding = False
+
+    def _forward_lines(self, read: int) -> None:
         generation, used, dropped, pending = -1, 0, 0, b""
         while chunk := _read(read):
             if generation != self._generation:

@@ -14,10 +14,11 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Sequence
-from typing import Any, NamedTuple
+from typing import Any, NamedTuple, cast
 
 import orjson
 
+from .._calling import messages_in_bulk
 from .._errors import RequestRejected
 from .._function import RewardFunction
 from ._encoded import ItemFields
@@ -56,11 +57,26 @@ def encode_chunk(items: Sequence[Item | RawItem]) -> bytes | None:
 
 def decode_chunk(payload: bytes, fn: RewardFunction[Any]) -> list[ItemFields | Outcome]:
     """In the worker: each item of an :func:`encode_chunk` payload, as the plain tuple
-    evaluation takes, or its ``invalid`` outcome."""
+    evaluation takes, or its ``invalid`` outcome.
+
+    The valid items' messages are made ``Message`` objects here, for the whole chunk in one
+    validation: the reward gets the objects it would otherwise build from the dicts itself,
+    item by item, for twice the time. When any item's messages would not validate, they all
+    stay dicts, and that item fails in its own call with its own error."""
     decoded: list[ItemFields | Outcome] = []
+    valid: list[int] = []
     for data, where in orjson.loads(payload):
         checked = _validate(data, where, fn)
-        decoded.append(checked if type(checked) is Outcome else tuple(checked))
+        if type(checked) is Outcome:
+            decoded.append(checked)
+        else:
+            valid.append(len(decoded))
+            decoded.append(tuple(checked))
+    rows = cast("list[ItemFields]", [decoded[i] for i in valid])
+    built = messages_in_bulk([row[0] for row in rows]) if fn.mode == "pointwise" else None
+    if built is not None:
+        for index, row, messages in zip(valid, rows, built, strict=True):
+            decoded[index] = (messages, row[1], row[2])
     return decoded
 
 

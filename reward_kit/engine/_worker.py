@@ -15,7 +15,6 @@ import logging
 import os
 import pickle
 import resource
-import signal
 import sys
 import threading
 import time
@@ -31,18 +30,12 @@ from ._containment import (
     make_subreaper,
     scrub_environment,
 )
+from ._deadline import Deadline, disarm
 from ._encoded import ItemFields, WireOutcome, evaluate_encoded, to_wire
 from ._outcome import DeadlineSignal, Item, Outcome, evaluate_group, failure
 from ._output import OUTPUT_LIMIT
 from ._process_cap import limit_processes
 from ._raw import decode_chunk
-
-try:
-    # CPython's C module under ``signal``: its getsignal returns the handler as it is, where
-    # ``signal.getsignal`` builds an enum on every call (3 us an item on a 9 us reward).
-    from _signal import getsignal as _raw_getsignal  # type: ignore[import-not-found]
-except ImportError:  # another interpreter: the public function, a little slower
-    _raw_getsignal = signal.getsignal
 
 __all__ = [
     "ChunkReport",
@@ -126,72 +119,6 @@ def _lookup(name: str) -> RewardFunction[Any] | str:
     return fn
 
 
-class _Deadline:
-    """The soft deadline of one call: ``with _Deadline(seconds) as deadline:`` arms SIGALRM on
-    the main thread (elsewhere it does nothing). ``fired`` stays set once SIGALRM came, so a
-    reward that swallows _SoftTimeout (a bare ``except:``) and returns is still reported as a
-    timeout.
-
-    A class rather than a generator context manager, and the handler read through ``_signal``
-    (``signal.getsignal`` builds an enum on every call): 1 us an item where the generator and
-    ``getsignal`` took 4, on a trivial reward that itself costs about 9.
-    """
-
-    __slots__ = ("_main", "_timing", "armed", "fired", "seconds")
-
-    def __init__(self, seconds: float, *, main_thread: bool | None = None) -> None:
-        self.seconds = seconds
-        self.armed = True
-        self.fired = False
-        self._timing = False
-        # Signals reach only the main thread; the caller may have checked that already.
-        if main_thread is None:
-            main_thread = threading.current_thread() is threading.main_thread()
-        self._main = main_thread
-
-    def again(self, seconds: float) -> _Deadline:
-        """This deadline, ready for another call of ``seconds`` (one object per chunk)."""
-        self.seconds = seconds
-        self.armed = True
-        self.fired = False
-        return self
-
-    def __enter__(self) -> _Deadline:
-        global _current
-        if self._main:
-            if _raw_getsignal(signal.SIGALRM) is not _on_alarm:
-                signal.signal(signal.SIGALRM, _on_alarm)
-            _current = self
-            self._timing = True
-            signal.setitimer(signal.ITIMER_REAL, self.seconds, _REPEAT)
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        global _current
-        try:  # an alarm raising right here must not skip the cleanup below
-            self.armed = False
-        finally:
-            if self._timing:
-                _current = None
-                signal.setitimer(signal.ITIMER_REAL, 0)
-
-
-_current: _Deadline | None = None
-# After the first alarm, SIGALRM repeats this often: a reward that swallowed one gets the next.
-_REPEAT = 0.25
-
-
-def _on_alarm(signum: int, frame: Any) -> None:
-    # One handler for the worker's life, never restored: a stray alarm after the deadline was
-    # disarmed is ignored instead of raising in the middle of the next item or of pebble.
-    deadline = _current
-    if deadline is None:
-        return
-    deadline.fired = True
-    if deadline.armed:
-        raise _SoftTimeout
-
-
 def _memory_message() -> str:
     if _memory_limit_mb:
         return f"the worker exceeded its memory limit of {_memory_limit_mb} MiB (MemoryError)"
@@ -209,10 +136,23 @@ def run_chunk(
         return [to_wire(failure("error", fn))] * len(timeouts)
     chunk_start = time.monotonic()
     todo = decode_chunk(items, fn) if isinstance(items, bytes) else items
+    try:
+        return _run_items(fn, todo, timeouts, budget, chunk_start)
+    finally:
+        disarm()
+
+
+def _run_items(
+    fn: RewardFunction[Any],
+    todo: list[ItemFields | Outcome] | list[ItemFields],
+    timeouts: list[float],
+    budget: float,
+    chunk_start: float,
+) -> ChunkReport:
     outcomes: ChunkReport = []
     # Looked up once per chunk, not per item: this loop is most of a trivial item's overhead.
     containment = _containment
-    deadline = _Deadline(0.0, main_thread=threading.current_thread() is threading.main_thread())
+    deadline = Deadline(0.0, main_thread=threading.current_thread() is threading.main_thread())
     for item, timeout in zip(todo, timeouts, strict=True):
         if isinstance(item, Outcome):  # it failed validation: nothing ran
             outcomes.append(to_wire(item))
@@ -249,20 +189,22 @@ def run_group(name: str, items: list[Item], timeout: float) -> ChunkReport:
     start = time.perf_counter()
     _begin()
     try:
-        with _Deadline(timeout) as deadline:
+        with Deadline(timeout) as deadline:
             outcomes = evaluate_group(fn, items)
     except _SoftTimeout:
         outcomes = [_timed_out(timeout, start)] * len(items)
     else:
         if _overran(deadline, timeout, start):
             outcomes = [_timed_out(timeout, start)] * len(items)
+    finally:
+        disarm()
     if outcomes and outcomes[0].status == "crashed":
         outcomes = [failure("crashed", _memory_message(), outcomes[0].duration_ms)] * len(items)
     _end(crashed=bool(outcomes) and outcomes[0].status == "crashed")
     return [to_wire(outcome) for outcome in outcomes]
 
 
-def _overran(deadline: _Deadline, timeout: float, start: float) -> bool:
+def _overran(deadline: Deadline, timeout: float, start: float) -> bool:
     """The deadline passed during the call: the alarm fired (and the reward swallowed it), or
     the reward blocked SIGALRM and still returned late. Either way it is a timeout, never the
     score it returned."""

@@ -275,21 +275,21 @@ def test_the_cheap_thread_count_falls_back_to_the_listing() -> None:
     closes or replaces that descriptor gets the listing instead, never a wrong count."""
     import threading
 
-    from reward_kit.engine import _containment
+    from reward_kit.engine import _process_tree
 
-    counter = _containment._ThreadCounter()
-    assert counter() == _containment._thread_count()
+    counter = _process_tree.ThreadCounter()
+    assert counter() == _process_tree.thread_count()
     release = threading.Event()
     extra = threading.Thread(target=release.wait)
     extra.start()
     try:
-        assert counter() == _containment._thread_count()
+        assert counter() == _process_tree.thread_count()
         null = os.open(os.devnull, os.O_RDONLY)
         os.dup2(null, counter._fd)  # another file behind the same number
         os.close(null)
-        assert counter() == _containment._thread_count()
+        assert counter() == _process_tree.thread_count()
         os.close(counter._fd)
-        assert counter() == _containment._thread_count()
+        assert counter() == _process_tree.thread_count()
     finally:
         release.set()
         extra.join()
