@@ -208,6 +208,16 @@ class Engine:
         lost = encode(failure("crashed", "no result"))
         return [r if r is not None else lost for r in results]
 
+    async def run_function_encoded(
+        self, fn: RewardFunction[Any], items: Sequence[Item | RawItem], timeout: float
+    ) -> list[EncodedOutcome]:
+        """:meth:`run_encoded` for items of one function, all under ``timeout``: a batch's
+        common case, without a :class:`Call` per item or the grouping by function. Raw items
+        of a pooled function go to the workers as they are, in order."""
+        if self._process is not None and self.where(fn) == "process" and fn.mode == "pointwise":
+            return await self._process.run_items(fn.name, items, [timeout] * len(items))
+        return await self.run_encoded([Call(fn, item, timeout) for item in items])
+
     async def _run(
         self, calls: Sequence[Call], keep: Callable[[int, Outcome | EncodedOutcome], None]
     ) -> None:

@@ -60,6 +60,16 @@ def _routed(data: Any, where: str) -> tuple[Item | RawItem, str | None]:
     return parse_item(data, where)
 
 
+def _all_unrouted(items: list[Any]) -> bool:
+    """Every item is an object that names no function of its own: the whole batch goes to
+    the one function the request or the server names (``/batch_evaluate``'s common case)."""
+    return all(type(data) is dict and "function" not in data for data in items)
+
+
+def _results_response(outcomes: Sequence[Outcome | EncodedOutcome]) -> Response:
+    return json_response({"results": [o.to_json(i) for i, o in enumerate(outcomes)]})
+
+
 class Service:
     """The state the handlers share: functions, engine, settings and the admission queue."""
 
@@ -111,6 +121,16 @@ class Service:
         count_items(len(calls))
         outcomes = await self.engine.run_encoded(calls)
         self._observe(calls, outcomes)
+        return outcomes
+
+    async def run_function_encoded(
+        self, fn: RewardFunction[Any], items: list[RawItem], timeout: float
+    ) -> list[EncodedOutcome]:
+        """:meth:`run_encoded` for a batch of one function (see ``Engine.run_function_encoded``)."""
+        count_items(len(items))
+        outcomes = await self.engine.run_function_encoded(fn, items, timeout)
+        if self.metrics is not None:
+            self.metrics.observe_outcomes(fn.name, outcomes)
         return outcomes
 
     def _observe(self, calls: list[Call], outcomes: Sequence[Outcome | EncodedOutcome]) -> None:
@@ -211,31 +231,45 @@ class Service:
             default = None
             if path_name or body_name or len(self.functions) == 1:
                 default = pick_function(self.functions, path_name, body_name).name
-            outcomes: list[Outcome | EncodedOutcome | None] = [None] * len(raw_items)
-            calls: list[Call] = []
-            slots: list[int] = []
-            functions = self.functions
-            timeouts: dict[str, float] = {}
-            for index, raw in enumerate(raw_items):
-                where = f"items.{index}"
-                try:
-                    item, item_name = _routed(raw, where)
-                    name = item_name or default
-                    fn = functions.get(name) if name is not None else None
-                    if fn is None:  # the only function, or the error naming those served
-                        fn = pick_function(functions, name)
-                    if isinstance(item, Item):
-                        check_kwargs(item, self.reserved[fn.name], fn.name, where)
-                except RequestRejected as error:
-                    # One bad item is reported in its slot; it never fails the others.
-                    outcomes[index] = failure("invalid", error.message, code=error.code)
-                    continue
-                timeout = timeouts.get(fn.name)
-                if timeout is None:
-                    timeout = timeouts[fn.name] = self.timeout_for(fn, override)
-                calls.append(Call(fn, item, timeout))
-                slots.append(index)
-            for index, outcome in zip(slots, await self.run_encoded(calls), strict=True):
-                outcomes[index] = outcome
-        results = [o.to_json(i) for i, o in enumerate(outcomes) if o is not None]
-        return json_response({"results": results})
+            outcomes: Sequence[Outcome | EncodedOutcome]
+            if default is not None and _all_unrouted(raw_items):
+                only = self.functions[default]
+                timeout = self.timeout_for(only, override)
+                raw = [RawItem(data, f"items.{index}") for index, data in enumerate(raw_items)]
+                outcomes = await self.run_function_encoded(only, raw, timeout)
+            else:
+                outcomes = await self._run_routed(raw_items, default, override)
+        return _results_response(outcomes)
+
+    async def _run_routed(
+        self, raw_items: list[Any], default: str | None, override: float | None
+    ) -> list[Outcome | EncodedOutcome]:
+        """Each item to the function it names (else ``default``); one that cannot be routed
+        or validated here gets its ``invalid`` outcome, in its slot."""
+        outcomes: list[Outcome | EncodedOutcome | None] = [None] * len(raw_items)
+        calls: list[Call] = []
+        slots: list[int] = []
+        functions = self.functions
+        timeouts: dict[str, float] = {}
+        for index, raw in enumerate(raw_items):
+            where = f"items.{index}"
+            try:
+                item, item_name = _routed(raw, where)
+                name = item_name or default
+                fn = functions.get(name) if name is not None else None
+                if fn is None:  # the only function, or the error naming those served
+                    fn = pick_function(functions, name)
+                if isinstance(item, Item):
+                    check_kwargs(item, self.reserved[fn.name], fn.name, where)
+            except RequestRejected as error:
+                # One bad item is reported in its slot; it never fails the others.
+                outcomes[index] = failure("invalid", error.message, code=error.code)
+                continue
+            timeout = timeouts.get(fn.name)
+            if timeout is None:
+                timeout = timeouts[fn.name] = self.timeout_for(fn, override)
+            calls.append(Call(fn, item, timeout))
+            slots.append(index)
+        for index, outcome in zip(slots, await self.run_encoded(calls), strict=True):
+            outcomes[index] = outcome
+        return [o for o in outcomes if o is not None]
