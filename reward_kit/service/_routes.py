@@ -235,7 +235,11 @@ class Service:
             if default is not None and _all_unrouted(raw_items):
                 only = self.functions[default]
                 timeout = self.timeout_for(only, override)
-                raw = [RawItem(data, f"items.{index}") for index, data in enumerate(raw_items)]
+                # tuple.__new__: RawItem's own __new__ is Python, 0.2 us an item.
+                raw = [
+                    tuple.__new__(RawItem, (data, f"items.{index}"))
+                    for index, data in enumerate(raw_items)
+                ]
                 outcomes = await self.run_function_encoded(only, raw, timeout)
             else:
                 outcomes = await self._run_routed(raw_items, default, override)

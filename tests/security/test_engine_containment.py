@@ -64,6 +64,40 @@ def test_processes_a_reward_starts_die_when_its_item_ends() -> None:
         assert _post(url, "ok").json()["score"] == 1.0
 
 
+@pytest.mark.parametrize("keep_thread", [False, True])
+def test_processes_started_by_other_threads_die_when_their_item_ends(keep_thread: bool) -> None:
+    """The worker reads its main thread's children after each item (issue 17): a thread that
+    ended leaves its child to the main thread; a thread left running makes the worker look
+    at every thread's children, and retire."""
+    marker = _marker()
+    with rk_serve(REWARDS, "--workers", "1") as url:
+        response = _post(url, "spawns_from_thread", marker=marker, keep_thread=keep_thread)
+        assert response.status_code == 200, response.text
+        assert _wait_until_none(marker, 5) == []
+        assert _post(url, "ok").json()["score"] == 1.0
+
+
+def test_a_reward_that_closes_the_childrens_descriptor_still_has_its_processes_killed() -> None:
+    marker = _marker()
+    with rk_serve(REWARDS, "--workers", "1") as url:
+        for _ in range(2):  # the second item runs with the descriptor gone
+            response = _post(url, "closes_child_check", marker=marker)
+            assert response.status_code == 200, response.text
+            assert _wait_until_none(marker, 5) == []
+
+
+def test_a_reward_that_turns_the_timer_off_does_not_cost_later_items_their_deadline() -> None:
+    """Each item sets the soft deadline's timer again (issue 17 dropped the disarm after each
+    item, not the arming): an item after one that turned the timer off is still interrupted
+    in Python, and its worker lives on."""
+    with rk_serve(REWARDS, "--workers", "1") as url:
+        worker = _post(url, "timer_off").json()["reason"]
+        response = _post(url, "spins")
+        assert response.status_code == 504, response.text
+        assert "deadline" in response.json()["error"]["message"]
+        assert _post(url, "pid").json()["reason"] == worker  # interrupted, not killed
+
+
 def test_processes_of_a_worker_killed_at_its_deadline_die_with_it() -> None:
     marker = _marker()
     with rk_serve(REWARDS, "--workers", "1") as url:
