@@ -3,18 +3,23 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
 import signal
 import subprocess
+import sys
 import threading
 import time
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
 from reward_kit.engine._deadline import Deadline, disarm
 from reward_kit.engine._outcome import DeadlineSignal
 from reward_kit.engine._process_tree import ChildCheck, has_children, thread_count
+
+from .conftest import FIXTURES
 
 pytestmark = pytest.mark.skipif(not hasattr(signal, "setitimer"), reason="needs setitimer")
 
@@ -91,3 +96,29 @@ def test_the_child_check_reads_the_main_threads_children_only_when_told_it_may()
     finally:
         started[0].kill()
         started[0].wait()
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="F_SETPIPE_SZ is Linux's")
+def test_the_pools_pipes_hold_a_whole_chunk() -> None:
+    """A chunk's results (about 100 KiB for 500 trivial items) fit in the pipe at once."""
+    import fcntl
+
+    from reward_kit import load_functions
+    from reward_kit.engine import Call, Engine, RawItem
+    from reward_kit.engine._draining import PIPE_BYTES
+
+    functions = load_functions([str(FIXTURES / "hostile.py")])
+    item = RawItem({"messages": [{"role": "user", "content": "4"}], "ground_truth": "4"}, "items.0")
+
+    async def sizes() -> list[int]:
+        async with Engine(functions=functions, workers=1) as engine:
+            (outcome,) = await engine.run_encoded([Call(functions["good"], item, 10.0)])
+            assert outcome.status == "ok"
+            assert engine._process is not None
+            channel = engine._process._pool._pool_manager.worker_manager.pool_channel
+            ends = (channel.reader, channel.writer)
+            return [fcntl.fcntl(end.fileno(), fcntl.F_GETPIPE_SZ) for end in ends]
+
+    ceiling = int(Path("/proc/sys/fs/pipe-max-size").read_text())
+    expected = PIPE_BYTES if os.geteuid() == 0 else min(PIPE_BYTES, ceiling)
+    assert asyncio.run(sizes()) == [expected, expected]

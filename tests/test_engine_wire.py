@@ -287,3 +287,68 @@ def test_a_chunk_that_cannot_be_sent_as_json_is_validated_here() -> None:
     assert (deep.status, bad.status) == ("invalid", "invalid")
     assert "items.1.deep" in str(deep.error)
     assert "items.2.messages" in str(bad.error)
+
+
+def _plain_message(rng: random.Random) -> dict[str, Any]:
+    message: dict[str, Any] = {"role": rng.choice(["user", "assistant", "system", "tool"])}
+    for key in ("content", "name", "tool_call_id"):
+        if rng.random() < 0.6:
+            message[key] = rng.choice([None, "", "4", 'ü\n"quoted"', "x" * 300])
+    return message
+
+
+def _plain_items(rng: random.Random, count: int) -> list[dict[str, Any]]:
+    truths = [None, "", "4", "ü", 4, -7, 0, 2**62, 0.1, -2.5e-300, 1e300, True, False]
+    items = []
+    for _ in range(count):
+        item: dict[str, Any] = {"messages": [_plain_message(rng) for _ in range(rng.randint(1, 4))]}
+        if rng.random() < 0.85:
+            item["ground_truth"] = rng.choice(truths)
+        items.append(item)
+    return items
+
+
+def _as_compared(decoded: list[Any]) -> list[Any]:
+    return [
+        (
+            [(type(m), m.model_dump(exclude_unset=True)) for m in row[0]],
+            (type(row[1]), row[1]),
+            row[2],
+        )
+        for row in decoded
+    ]
+
+
+def test_a_chunk_of_common_items_decodes_from_its_bytes_as_item_by_item(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Issue 17: such a chunk is validated from its bytes in one call, with exactly what the
+    item-by-item checks give; one other item anywhere sends the chunk item by item."""
+    from reward_kit import load_functions
+    from reward_kit.engine import _raw
+
+    echo = load_functions([str(FIXTURES / "hostile.py")])["good"]
+    items = _plain_items(random.Random(31), 600)
+    payload = _raw.encode_chunk([RawItem(d, f"items.{i}") for i, d in enumerate(items)])
+    assert payload is not None
+    fast = _raw._decode_plain(payload)
+    assert fast is not None
+    with monkeypatch.context() as patch:
+        patch.setattr(_raw, "_decode_plain", lambda payload: None)
+        slow = _raw.decode_chunk(payload, echo)
+    assert _as_compared(fast) == _as_compared(slow)
+    assert _raw.decode_chunk(payload, echo) == fast
+    odd_fields: list[dict[str, Any]] = [
+        {"kwargs": {}},
+        {"topic": "x"},
+        {"ground_truth": [1]},
+        {"function": None},
+    ]
+    for odd in odd_fields:
+        mixed = [*items[:10], {**items[10], **odd}]
+        mixed_payload = _raw.encode_chunk([RawItem(d, f"items.{i}") for i, d in enumerate(mixed)])
+        assert mixed_payload is not None
+        assert _raw._decode_plain(mixed_payload) is None, odd
+    empty = _raw.encode_chunk([RawItem({"messages": []}, "items.0")])
+    assert empty is not None
+    assert _raw._decode_plain(empty) is None
