@@ -43,6 +43,7 @@ __all__ = [
     "Containment",
     "die_with_parent",
     "make_subreaper",
+    "safe_import_path",
     "scrub_environment",
     "without_variables",
 ]
@@ -110,6 +111,28 @@ def without_variables(patterns: Iterable[str]) -> Iterator[None]:
         yield
     finally:
         os.environ.update(removed)
+
+
+@contextlib.contextmanager
+def safe_import_path() -> Iterator[tuple[str, ...]]:
+    """Processes started inside the block leave the working directory off their import path
+    (``PYTHONSAFEPATH``, Python 3.11+); yields the variables the block added, for the workers
+    to drop again.
+
+    multiprocessing's fork server is ``python -c``, whose first import path is the working
+    directory, and 3.11's ignores the path it is given: a ``reward_kit`` there (a checkout, a
+    vendored copy) or a file named like a dependency would be what every worker imports, not
+    what the server runs. The workers drop the variable (unless the operator set it), since it
+    would change how the Python scripts a reward starts find their modules.
+    """
+    if "PYTHONSAFEPATH" in os.environ:
+        yield ()
+        return
+    os.environ["PYTHONSAFEPATH"] = "1"
+    try:
+        yield ("PYTHONSAFEPATH",)
+    finally:
+        os.environ.pop("PYTHONSAFEPATH", None)
 
 
 def _matching(patterns: Iterable[str]) -> list[str]:

@@ -32,7 +32,7 @@ from .._extras import require
 from .._function import RewardFunction
 from . import _worker
 from ._chunking import ChunkSizer
-from ._containment import RETIRE_EXIT_CODE, without_variables
+from ._containment import RETIRE_EXIT_CODE, safe_import_path, without_variables
 from ._draining import drain_before_expiring
 from ._encoded import EncodedOutcome, ItemFields, WireOutcome, encode, from_wire
 from ._orphans import NEWBORN_SECONDS, sweep_orphans
@@ -143,10 +143,13 @@ class ProcessExecutor:
             )
             # The fork server's environment is every worker's /proc/self/environ: start it
             # without the server's secrets (removing them from os.environ later is too late).
-            with without_variables(self._options.env_drop):
+            with without_variables(self._options.env_drop), safe_import_path() as added:
                 from multiprocessing import forkserver
 
                 forkserver.ensure_running()
+            self._options = self._options._replace(
+                env_drop=tuple(dict.fromkeys((*self._options.env_drop, *added)))
+            )
         else:
             context = multiprocessing.get_context("spawn")
         self._generation += 1

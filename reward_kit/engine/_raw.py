@@ -84,7 +84,7 @@ def decode_chunk(payload: bytes, fn: RewardFunction[Any]) -> list[ItemFields | O
     validation: the reward gets the objects it would otherwise build from the dicts itself,
     item by item, for twice the time. When any item's messages would not validate, they all
     stay dicts, and that item fails in its own call with its own error."""
-    plain = _decode_plain(payload)
+    plain = _decode_plain(payload) if fn.mode == "pointwise" else None
     if plain is not None:
         return plain
     decoded: list[ItemFields | Outcome] = []

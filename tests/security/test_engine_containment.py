@@ -327,3 +327,19 @@ def test_the_cheap_thread_count_falls_back_to_the_listing() -> None:
     finally:
         release.set()
         extra.join()
+
+
+def test_workers_do_not_import_from_the_servers_working_directory(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The pool's fork server is `python -c`, whose first import path is the working
+    directory: a `reward_kit` there (a checkout, a vendored copy) must not be what the workers
+    run. Nor does the variable that keeps it out reach the rewards."""
+    fake = tmp_path / "reward_kit"
+    fake.mkdir()
+    (fake / "__init__.py").write_text("raise SystemExit('the working directory copy')\n")
+    monkeypatch.chdir(tmp_path)
+    with rk_serve(REWARDS, "--workers", "1") as url:
+        answer = _post(url, "has_variable", name="PYTHONSAFEPATH").json()
+        assert answer["score"] == 0.0
+        assert answer["reason"] == str(tmp_path)  # the workers still run in it
