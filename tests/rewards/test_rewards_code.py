@@ -69,7 +69,11 @@ def test_a_hanging_test_fails_alone() -> None:
     result = code_execution_reward(say(code), ground_truth={"tests": tests}, timeout_per_run=2)
     assert [m.score for m in result.metrics.values()] == [1.0, 0.0, 1.0]
     reason = result.metrics["test_1"].reason
-    assert "timeout" in reason or "CPU time limit" in reason, reason  # whichever comes first
+    # Whichever comes first: the test's wall clock, or the CPU limit killing the solution's
+    # process, seen by the test as that process ending while it waited for an answer (the
+    # two budgets are both 2 s, so a loaded machine can show either).
+    signs = ("timeout", "CPU time limit", "ended during a call")
+    assert any(sign in reason for sign in signs), reason
 
 
 SOLUTION_OBJECTS = """
